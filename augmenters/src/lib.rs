@@ -1,0 +1,28 @@
+//! Image-space augmenters for style robustness, with replayable parameters.
+//!
+//! The crate's contract (see [`Augment`]):
+//! - every op is a small validated config; `sample` draws its random parameters (plain
+//!   serde data) and a pure `apply` produces the augmented image from them;
+//! - all randomness comes from per-sample ChaCha8 streams keyed by
+//!   (run seed, epoch, sample index, view) ([`SampleKey`]), so results are byte-identical
+//!   whatever the thread count or batch order;
+//! - images are [`image::RgbImage`] between ops and [`FloatImage`] (f32 HWC in [0, 1]) where
+//!   an op mixes in float; conversions are explicit ([`to_rgb8`], [`FloatImage::from_rgb8`]).
+//!
+//! This crate does not depend on burn.
+
+#![warn(missing_docs)]
+
+mod contract;
+mod geometry;
+mod pipeline;
+mod pixels;
+mod rng;
+
+pub use contract::{Augment, ConfigError, Validate, check_range};
+pub use geometry::{CropParams, FlipParams, HorizontalFlip, RandomCrop};
+pub use pipeline::{
+    Pipeline, PipelineParams, PixelStage, Sample, StageParams, Views, augment_batch, stage_kind_names,
+};
+pub use pixels::{FloatImage, Image, ImageSize, to_rgb8};
+pub use rng::{AugRng, SampleKey, rng_from_seed};

@@ -1,0 +1,348 @@
+//! A configurable stack of image-space stages (what a recipe's `[[pixel]]` list builds),
+//! multi-view output for consistency losses, and the rayon-parallel batch entry point.
+//!
+//! A pipeline splits in two at its first *per-view* stage: the leading *shared* stages
+//! (random crop, flip) run once per sample and give the **clean** view; the remaining
+//! stages run once per augmented view, each view with its own random stream. This is the
+//! AugMix reference's order: `preprocess(x), preprocess(augmix(x)), preprocess(augmix(x))`
+//! with `x` already cropped and flipped.
+
+use image::RgbImage;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::geometry::{CropParams, FlipParams, HorizontalFlip, RandomCrop};
+use crate::{Augment, ConfigError, Image, ImageSize, SampleKey, Validate};
+
+/// Declares the stage kinds once: the config enum, the params enum and their dispatch.
+macro_rules! pixel_stages {
+    ($( $(#[$doc:meta])* $variant:ident($config:ty, $params:ty, shared = $shared:expr) ),+ $(,)?) => {
+        /// One image-space stage, as written in a recipe (`kind = "..."` plus its fields).
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "kind", rename_all = "snake_case")]
+        pub enum PixelStage {
+            $( $(#[$doc])* $variant($config), )+
+        }
+
+        /// The sampled parameters of one stage application.
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "kind", rename_all = "snake_case")]
+        pub enum StageParams {
+            $( #[allow(missing_docs)] $variant($params), )+
+        }
+
+        impl PixelStage {
+            /// Every kind name, as accepted in `kind = "..."`.
+            pub const KINDS: &'static [&'static str] = &[$( stringify!($variant) ),+];
+
+            /// True for stages that run once per sample, before the views split.
+            pub fn is_shared(&self) -> bool {
+                match self { $( PixelStage::$variant(_) => $shared, )+ }
+            }
+
+            /// Checks the stage's values.
+            pub fn validate(&self) -> Result<(), ConfigError> {
+                match self { $( PixelStage::$variant(c) => c.validate(), )+ }
+            }
+
+            /// Samples this stage's parameters for an image of `size`.
+            pub fn sample(&self, rng: &mut crate::AugRng, size: ImageSize) -> StageParams {
+                match self { $( PixelStage::$variant(c) => StageParams::$variant(c.sample(rng, size)), )+ }
+            }
+
+            /// Applies the stage with explicit parameters. A float input is quantized to u8
+            /// first ([`crate::FloatImage::to_rgb8`]).
+            ///
+            /// # Panics
+            /// When `params` belong to another kind of stage (a programming error: params
+            /// come from this stage's `sample` or from a replay file of the same pipeline).
+            pub fn apply(&self, image: Image, params: &StageParams) -> Image {
+                let rgb = image.into_rgb8();
+                match (self, params) {
+                    $( (PixelStage::$variant(c), StageParams::$variant(p)) => c.apply(&rgb, p).into(), )+
+                    #[allow(unreachable_patterns)]
+                    _ => panic!("parameters of another stage kind"),
+                }
+            }
+        }
+    };
+}
+
+pixel_stages! {
+    /// [`RandomCrop`]: zero-pad and crop back to the original size.
+    RandomCrop(RandomCrop, CropParams, shared = true),
+    /// [`HorizontalFlip`]: mirror left-right.
+    HorizontalFlip(HorizontalFlip, FlipParams, shared = true),
+}
+
+impl From<RgbImage> for Image {
+    fn from(img: RgbImage) -> Self {
+        Image::Rgb8(img)
+    }
+}
+
+impl From<crate::FloatImage> for Image {
+    fn from(img: crate::FloatImage) -> Self {
+        Image::Float(img)
+    }
+}
+
+/// The snake_case kind names (`random_crop`, ...), for error messages.
+pub fn stage_kind_names() -> Vec<String> {
+    PixelStage::KINDS.iter().map(|k| snake_case(k)).collect()
+}
+
+fn snake_case(camel: &str) -> String {
+    let mut out = String::new();
+    for (i, ch) in camel.chars().enumerate() {
+        if ch.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(ch.to_ascii_lowercase());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+/// An ordered, validated list of stages.
+///
+/// ```
+/// use advbn_augmenters::{Pipeline, PixelStage, RandomCrop, HorizontalFlip, SampleKey};
+/// use image::RgbImage;
+/// let pipeline = Pipeline::new(vec![
+///     PixelStage::RandomCrop(RandomCrop { padding: 4 }),
+///     PixelStage::HorizontalFlip(HorizontalFlip { p: 0.5 }),
+/// ]).unwrap();
+/// let img = RgbImage::new(32, 32);
+/// let views = pipeline.run(&img, SampleKey::new(1, 0, 0), 2);
+/// assert_eq!(views.augmented.len(), 2);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Pipeline {
+    stages: Vec<PixelStage>,
+}
+
+/// Everything random about one run of a pipeline over one sample: replay it with
+/// [`Pipeline::apply`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PipelineParams {
+    /// Params of the shared stages, in order.
+    pub shared: Vec<StageParams>,
+    /// Params of the per-view stages, one list per view.
+    pub views: Vec<Vec<StageParams>>,
+}
+
+/// The output of a pipeline for one sample.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Views {
+    /// The sample after the shared stages only.
+    pub clean: Image,
+    /// One image per augmented view (shared stages, then the per-view stages).
+    pub augmented: Vec<Image>,
+}
+
+impl Views {
+    /// The image to train on when a single image per sample is wanted: the first augmented
+    /// view, or the clean one when there are no views.
+    pub fn primary(&self) -> &Image {
+        self.augmented.first().unwrap_or(&self.clean)
+    }
+}
+
+impl Pipeline {
+    /// A pipeline from stages, each validated; an error names the stage as `pixel[i].key`.
+    pub fn new(stages: Vec<PixelStage>) -> Result<Self, ConfigError> {
+        for (i, stage) in stages.iter().enumerate() {
+            stage.validate().map_err(|e| e.within(&format!("pixel[{i}]")))?;
+        }
+        Ok(Self { stages })
+    }
+
+    /// The stages.
+    pub fn stages(&self) -> &[PixelStage] {
+        &self.stages
+    }
+
+    /// Number of leading shared stages.
+    pub fn shared_len(&self) -> usize {
+        self.stages.iter().take_while(|s| s.is_shared()).count()
+    }
+
+    /// True when some stage runs per view (so that augmented views differ from the clean one).
+    pub fn has_view_stages(&self) -> bool {
+        self.shared_len() < self.stages.len()
+    }
+
+    /// Draws every parameter for one sample: shared stages from view 0 of `key`, view `v`'s
+    /// stages from view `v + 1`.
+    pub fn sample(&self, key: SampleKey, size: ImageSize, views: usize) -> PipelineParams {
+        let (shared, per_view) = self.stages.split_at(self.shared_len());
+        let mut rng = key.view(0).rng();
+        let shared = shared.iter().map(|s| s.sample(&mut rng, size)).collect();
+        let views = (0..views)
+            .map(|v| {
+                let mut rng = key.view(v as u32 + 1).rng();
+                per_view.iter().map(|s| s.sample(&mut rng, size)).collect()
+            })
+            .collect();
+        PipelineParams { shared, views }
+    }
+
+    /// Applies explicit parameters (pure).
+    ///
+    /// # Panics
+    /// When `params` were not sampled from this pipeline.
+    pub fn apply(&self, image: &RgbImage, params: &PipelineParams) -> Views {
+        let (shared, per_view) = self.stages.split_at(self.shared_len());
+        assert_eq!(shared.len(), params.shared.len(), "params of another pipeline");
+        let mut clean = Image::Rgb8(image.clone());
+        for (stage, p) in shared.iter().zip(&params.shared) {
+            clean = stage.apply(clean, p);
+        }
+        let augmented = params
+            .views
+            .iter()
+            .map(|view_params| {
+                assert_eq!(per_view.len(), view_params.len(), "params of another pipeline");
+                let mut img = clean.clone();
+                for (stage, p) in per_view.iter().zip(view_params) {
+                    img = stage.apply(img, p);
+                }
+                img
+            })
+            .collect();
+        Views { clean, augmented }
+    }
+
+    /// Samples and applies: `views` augmented views of one sample.
+    pub fn run(&self, image: &RgbImage, key: SampleKey, views: usize) -> Views {
+        let params = self.sample(key, ImageSize::of(image), views);
+        self.apply(image, &params)
+    }
+}
+
+/// One input of [`augment_batch`]: an image and its index in its dataset.
+#[derive(Clone, Copy, Debug)]
+pub struct Sample<'a> {
+    /// Index in the dataset (what seeds its stream; not the position in the batch).
+    pub index: u64,
+    /// The decoded image.
+    pub image: &'a RgbImage,
+}
+
+/// Runs `pipeline` over a batch in parallel (rayon), `views` augmented views per sample.
+/// The result is in input order and does not depend on the number of threads.
+///
+/// ```
+/// use advbn_augmenters::{augment_batch, Pipeline, Sample};
+/// use image::RgbImage;
+/// let img = RgbImage::new(8, 8);
+/// let batch = [Sample { index: 0, image: &img }, Sample { index: 1, image: &img }];
+/// let out = augment_batch(&Pipeline::default(), &batch, 7, 0, 1);
+/// assert_eq!(out.len(), 2);
+/// ```
+pub fn augment_batch(
+    pipeline: &Pipeline,
+    samples: &[Sample<'_>],
+    run_seed: u64,
+    epoch: u64,
+    views: usize,
+) -> Vec<Views> {
+    samples
+        .par_iter()
+        .map(|s| pipeline.run(s.image, SampleKey::new(run_seed, epoch, s.index), views))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noise(w: u32, h: u32, seed: u64) -> RgbImage {
+        let mut state = seed;
+        RgbImage::from_fn(w, h, |_, _| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let b = (state >> 33) as u8;
+            image::Rgb([b, b.wrapping_mul(3), b.wrapping_add(77)])
+        })
+    }
+
+    fn cifar_geometry() -> Pipeline {
+        Pipeline::new(vec![
+            PixelStage::RandomCrop(RandomCrop::default()),
+            PixelStage::HorizontalFlip(HorizontalFlip::default()),
+        ])
+        .unwrap()
+    }
+
+    #[test]
+    fn replay_from_serialized_params_is_identical() {
+        let p = cifar_geometry();
+        let img = noise(32, 32, 3);
+        let params = p.sample(SampleKey::new(5, 1, 9), ImageSize::of(&img), 2);
+        let json = serde_json::to_string(&params).unwrap();
+        let back: PipelineParams = serde_json::from_str(&json).unwrap();
+        assert_eq!(p.apply(&img, &back), p.run(&img, SampleKey::new(5, 1, 9), 2));
+    }
+
+    #[test]
+    fn batch_is_independent_of_threads_and_order() {
+        let p = cifar_geometry();
+        let images: Vec<RgbImage> = (0..16).map(|i| noise(32, 32, i)).collect();
+        let samples: Vec<Sample> = images
+            .iter()
+            .enumerate()
+            .map(|(i, image)| Sample {
+                index: i as u64,
+                image,
+            })
+            .collect();
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let many = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap();
+        let a = one.install(|| augment_batch(&p, &samples, 11, 2, 1));
+        let b = many.install(|| augment_batch(&p, &samples, 11, 2, 1));
+        assert_eq!(a, b);
+        let mut reversed = samples.clone();
+        reversed.reverse();
+        let mut c = augment_batch(&p, &reversed, 11, 2, 1);
+        c.reverse();
+        assert_eq!(a, c);
+    }
+
+    #[test]
+    fn shared_stages_are_shared_by_all_views() {
+        let p = cifar_geometry();
+        let views = p.run(&noise(16, 16, 1), SampleKey::new(0, 0, 3), 3);
+        assert!(views.augmented.iter().all(|v| *v == views.clean));
+    }
+
+    #[test]
+    fn config_round_trips_through_toml_shaped_json() {
+        let p = cifar_geometry();
+        let json = serde_json::to_string(&p).unwrap();
+        assert!(json.contains("\"kind\":\"random_crop\""), "{json}");
+        let back: Pipeline = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, p);
+    }
+
+    #[test]
+    fn invalid_stage_is_reported_with_its_position() {
+        let err = Pipeline::new(vec![
+            PixelStage::RandomCrop(RandomCrop::default()),
+            PixelStage::HorizontalFlip(HorizontalFlip { p: 2.0 }),
+        ])
+        .unwrap_err();
+        assert_eq!(err.key, "pixel[1].p");
+    }
+
+    #[test]
+    fn kind_names_are_snake_case() {
+        assert_eq!(stage_kind_names()[..2], ["random_crop", "horizontal_flip"]);
+    }
+}
