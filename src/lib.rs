@@ -1,1 +1,9 @@
-//! advbn
+//! advbn: train image classifiers that stay accurate when the style of their inputs
+//! changes, by stacking image-space augmenters (AugMix, stylization) with the feature-space
+//! adversary of Adversarial Batch Normalization (AdvBN), on burn.
+
+pub mod feature;
+pub mod model;
+pub mod train;
+
+pub use advbn_augmenters as augmenters;

@@ -1,0 +1,424 @@
+//! Adversarial Batch Normalization (Shu et al., NeurIPS 2021, "Encoding Robustness to
+//! Image Style via Adversarial Feature Perturbations").
+//!
+//! At a cut of the network, the adversary rescales each channel's batch mean and standard
+//! deviation by factors `s_mu`, `s_sigma` in `[1 - epsilon, 1 + epsilon]`, chosen by
+//! sign-gradient ascent on the head's cross-entropy, so that training sees the worst-case
+//! *style* (feature statistics) of each batch.
+
+use burn::tensor::activation::relu;
+use burn::tensor::{Int, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::augmenters::{ConfigError, check_range};
+use crate::model::{BnMode, Cut, SplitModel};
+use crate::train::cross_entropy;
+
+/// The attack's settings (the reference implementation's defaults).
+///
+/// ```
+/// use advbn::feature::AdvBnConfig;
+/// let cfg = AdvBnConfig::default();
+/// assert_eq!((cfg.steps, cfg.step, cfg.epsilon), (6, 0.2, 1.1));
+/// cfg.validate().unwrap();
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdvBnConfig {
+    /// Where the features are perturbed.
+    pub cut: Cut,
+    /// Half-width of the factors' range: they stay in `[1 - epsilon, 1 + epsilon]`.
+    pub epsilon: f64,
+    /// Sign-gradient step size.
+    pub step: f64,
+    /// Number of ascent steps (0 = no perturbation).
+    pub steps: usize,
+    /// Re-apply a ReLU after perturbing: `None` follows the model (true when the features
+    /// at the cut come out of a ReLU).
+    pub relu: Option<bool>,
+    /// Separate batch norms for adversarial features (AdvProp style).
+    pub dual_bn: bool,
+    /// Freeze the stem (no gradient, BN running statistics), as the reference does when it
+    /// fine-tunes a pretrained network; false trains the stem on the clean loss.
+    pub freeze_stem: bool,
+    /// First epoch (0-based) with the adversary on; earlier epochs train clean (warm-up).
+    pub start_epoch: usize,
+}
+
+impl Default for AdvBnConfig {
+    fn default() -> Self {
+        Self {
+            cut: Cut::Stage1,
+            epsilon: 1.1,
+            step: 0.2,
+            steps: 6,
+            relu: None,
+            dual_bn: true,
+            freeze_stem: false,
+            start_epoch: 0,
+        }
+    }
+}
+
+impl AdvBnConfig {
+    /// Checks the ranges; errors name the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.cut == Cut::Input {
+            return Err(ConfigError::new("cut", "must be one of stage1, stage2, stage3"));
+        }
+        check_range("epsilon", self.epsilon, 0.0, 10.0)?;
+        check_range("step", self.step, 0.0, 10.0)?;
+        check_range("steps", self.steps, 0, 100)?;
+        Ok(())
+    }
+}
+
+/// What one attack found.
+#[derive(Clone, Debug)]
+pub struct AttackOutcome {
+    /// The perturbed features, detached, `[N, C, H, W]`.
+    pub features: Tensor<4>,
+    /// The final mean factors, one per channel.
+    pub s_mu: Vec<f32>,
+    /// The final standard-deviation factors, one per channel.
+    pub s_sigma: Vec<f32>,
+    /// Head loss (attack mode) before the first step.
+    pub loss_before: f32,
+    /// Head loss (attack mode) at the final factors.
+    pub loss_after: f32,
+}
+
+/// Batch statistics of features `[N, C, H, W]`, per channel, shaped `[1, C, 1, 1]`.
+struct ChannelStats {
+    mean: Tensor<4>,
+    std: Tensor<4>,
+}
+
+impl ChannelStats {
+    /// mean over (N, H, W); std = sqrt(unbiased variance + 1e-5), as the reference.
+    fn of(x: &Tensor<4>) -> Self {
+        let [n, _, h, w] = x.dims();
+        let count = (n * h * w) as f64;
+        let mean = x.clone().mean_dims(&[0, 2, 3]);
+        let centred = x.clone() - mean.clone();
+        let var = centred
+            .square()
+            .sum_dims(&[0, 2, 3])
+            .div_scalar((count - 1.0).max(1.0));
+        Self {
+            mean,
+            std: var.add_scalar(1e-5).sqrt(),
+        }
+    }
+}
+
+/// The AdvBN adversary.
+#[derive(Clone, Debug)]
+pub struct AdvBn {
+    config: AdvBnConfig,
+}
+
+impl AdvBn {
+    /// An adversary from a validated config.
+    pub fn new(config: AdvBnConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Self { config })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &AdvBnConfig {
+        &self.config
+    }
+
+    /// Perturbs `features` (taken at `self.config().cut`) with explicit factors `[1, C, 1, 1]`:
+    /// `((x - mu) / sigma) * (sigma * s_sigma) + mu * s_mu`, then a ReLU if `relu`.
+    pub fn perturb(features: Tensor<4>, s_mu: Tensor<4>, s_sigma: Tensor<4>, relu_after: bool) -> Tensor<4> {
+        let stats = ChannelStats::of(&features);
+        Self::perturb_with(features, &stats, s_mu, s_sigma, relu_after)
+    }
+
+    fn perturb_with(
+        features: Tensor<4>,
+        stats: &ChannelStats,
+        s_mu: Tensor<4>,
+        s_sigma: Tensor<4>,
+        relu_after: bool,
+    ) -> Tensor<4> {
+        let normalized = (features - stats.mean.clone()) / stats.std.clone();
+        let out = normalized * (stats.std.clone() * s_sigma) + stats.mean.clone() * s_mu;
+        if relu_after { relu(out) } else { out }
+    }
+
+    /// Runs the attack on `features` `[N, C, H, W]` (the stem's output at the cut) against
+    /// `targets` `[N]`: `steps` sign-gradient ascent steps on the head's cross-entropy, the
+    /// head in [`BnMode::ATTACK`] (adversarial branch, running statistics, nothing updated;
+    /// with `dual_bn = false`, the clean branch), and no gradient for any weight.
+    ///
+    /// `features` may be on an autodiff device; they are detached here.
+    pub fn attack<M: SplitModel>(
+        &self,
+        model: &M,
+        features: Tensor<4>,
+        targets: Tensor<1, Int>,
+    ) -> AttackOutcome {
+        let cfg = &self.config;
+        let relu_after = cfg.relu.unwrap_or_else(|| model.ends_in_relu(cfg.cut));
+        let mode = if cfg.dual_bn {
+            BnMode::ATTACK
+        } else {
+            BnMode::eval(crate::model::BnBranch::Clean)
+        };
+        // A copy whose weights require no gradient: the attack's backward passes then compute
+        // gradients for the two factor vectors only.
+        let head = model.clone().no_grad();
+        let x = features.detach();
+        let device = x.device();
+        let [_, channels, _, _] = x.dims();
+        let stats = ChannelStats::of(&x);
+        let (lo, hi) = (1.0 - cfg.epsilon, 1.0 + cfg.epsilon);
+
+        let loss_at = |s_mu: Tensor<4>, s_sigma: Tensor<4>| {
+            let perturbed = Self::perturb_with(x.clone(), &stats, s_mu, s_sigma, relu_after);
+            cross_entropy(head.head_from(perturbed, cfg.cut, mode), targets.clone())
+        };
+
+        let mut s_mu = Tensor::<4>::ones([1, channels, 1, 1], &device.clone().without_autodiff());
+        let mut s_sigma = s_mu.clone();
+        let mut loss_before = f32::NAN;
+        for step in 0..cfg.steps {
+            let mu_leaf = Tensor::from_inner(s_mu.clone()).require_grad();
+            let sigma_leaf = Tensor::from_inner(s_sigma.clone()).require_grad();
+            let loss = loss_at(mu_leaf.clone(), sigma_leaf.clone());
+            if step == 0 {
+                loss_before = loss.clone().into_scalar::<f32>();
+            }
+            let grads = loss.backward();
+            let ascend = |s: Tensor<4>, leaf: &Tensor<4>| {
+                let g = leaf.grad(&grads).expect("the factors are leaves of the loss");
+                (s + g.sign().mul_scalar(cfg.step)).clamp(lo, hi)
+            };
+            s_mu = ascend(s_mu, &mu_leaf);
+            s_sigma = ascend(s_sigma, &sigma_leaf);
+        }
+        let on_device = |s: &Tensor<4>| {
+            if device.is_autodiff() {
+                Tensor::from_inner(s.clone())
+            } else {
+                s.clone()
+            }
+        };
+        let loss_after = if cfg.steps == 0 {
+            f32::NAN
+        } else {
+            loss_at(on_device(&s_mu), on_device(&s_sigma)).into_scalar::<f32>()
+        };
+        let perturbed =
+            Self::perturb_with(x, &stats, on_device(&s_mu), on_device(&s_sigma), relu_after).detach();
+        let values = |s: Tensor<4>| s.into_data().try_to_vec::<f32>().expect("f32 factors");
+        AttackOutcome {
+            features: perturbed,
+            s_mu: values(s_mu),
+            s_sigma: values(s_sigma),
+            loss_before: if cfg.steps == 0 { f32::NAN } else { loss_before },
+            loss_after,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Arch, BnBranch, Network};
+    use burn::module::Module;
+    use burn::tensor::{Device, Distribution, TensorData};
+
+    struct Fixture {
+        device: Device,
+        model: Network,
+        features: Tensor<4>,
+        targets: Tensor<1, Int>,
+    }
+
+    /// A tiny network with populated running statistics, and a fixed batch's stage-1 features.
+    fn fixture() -> Fixture {
+        let device = Device::flex().autodiff();
+        device.seed(7);
+        let model = Network::new(Arch::Tiny, 4, &device);
+        let images = Tensor::<4>::random([16, 3, 8, 8], Distribution::Normal(0.0, 1.0), &device);
+        for _ in 0..3 {
+            let _ = model.forward(images.clone(), BnMode::TRAIN);
+            let _ = model.forward(images.clone(), BnMode::TRAIN_ADV);
+        }
+        let targets =
+            Tensor::<1, Int>::from_data(TensorData::from([0i64, 1, 2, 3].repeat(4).as_slice()), &device);
+        let features = model
+            .segment(images, Cut::Input, Cut::Stage1, BnMode::EVAL)
+            .detach();
+        Fixture {
+            device,
+            model,
+            features,
+            targets,
+        }
+    }
+
+    fn adversary(steps: usize, step: f64) -> AdvBn {
+        AdvBn::new(AdvBnConfig {
+            steps,
+            step,
+            ..AdvBnConfig::default()
+        })
+        .unwrap()
+    }
+
+    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    #[test]
+    fn factors_stay_within_epsilon() {
+        let f = fixture();
+        let cfg = AdvBnConfig {
+            steps: 8,
+            step: 0.7,
+            epsilon: 0.5,
+            ..AdvBnConfig::default()
+        };
+        let out = AdvBn::new(cfg).unwrap().attack(&f.model, f.features, f.targets);
+        assert_eq!(out.s_mu.len(), 16);
+        for s in out.s_mu.iter().chain(&out.s_sigma) {
+            assert!(
+                (0.5 - 1e-6..=1.5 + 1e-6).contains(&(*s as f64)),
+                "factor {s} outside [0.5, 1.5]"
+            );
+        }
+        // The steps are larger than epsilon, so the clamp was exercised: some factor sits on a bound.
+        assert!(
+            out.s_sigma
+                .iter()
+                .any(|s| (*s - 0.5).abs() < 1e-6 || (*s - 1.5).abs() < 1e-6)
+        );
+    }
+
+    #[test]
+    fn zero_steps_is_the_identity() {
+        let f = fixture();
+        let out = adversary(0, 0.2).attack(&f.model, f.features.clone(), f.targets);
+        let (a, b) = (values(out.features), values(f.features));
+        let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+        assert!(worst < 1e-4, "max deviation {worst}");
+        assert!(out.s_mu.iter().chain(&out.s_sigma).all(|s| *s == 1.0));
+    }
+
+    #[test]
+    fn attack_increases_the_loss() {
+        let f = fixture();
+        let out = adversary(6, 0.2).attack(&f.model, f.features.clone(), f.targets.clone());
+        assert!(
+            out.loss_after > out.loss_before,
+            "{} -> {}",
+            out.loss_before,
+            out.loss_after
+        );
+        // And the returned features give that loss through the adversarial branch.
+        let direct = cross_entropy(
+            f.model.head_from(out.features, Cut::Stage1, BnMode::ATTACK),
+            f.targets,
+        );
+        assert!((direct.into_scalar::<f32>() - out.loss_after).abs() < 1e-4);
+    }
+
+    #[test]
+    fn factor_gradient_matches_finite_differences() {
+        let f = fixture();
+        let head = f.model.clone().no_grad();
+        let eval_device = f.device.clone().without_autodiff();
+        let loss = |s_mu: &[f32], s_sigma: &[f32]| -> (f32, Vec<f32>, Vec<f32>) {
+            let leaf = |v: &[f32]| {
+                Tensor::<4>::from_inner(Tensor::<1>::from_floats(v, &eval_device).reshape([1, 16, 1, 1]))
+                    .require_grad()
+            };
+            let (m, s) = (leaf(s_mu), leaf(s_sigma));
+            let x = AdvBn::perturb(f.features.clone(), m.clone(), s.clone(), true);
+            let l = cross_entropy(head.head_from(x, Cut::Stage1, BnMode::ATTACK), f.targets.clone());
+            let value = l.clone().into_scalar::<f32>();
+            let grads = l.backward();
+            (
+                value,
+                values(m.grad(&grads).unwrap()),
+                values(s.grad(&grads).unwrap()),
+            )
+        };
+        let base_mu: [f32; 16] = std::array::from_fn(|c| 0.7 + 0.05 * c as f32);
+        let base_sigma: [f32; 16] = std::array::from_fn(|c| 1.4 - 0.04 * c as f32);
+        let (_, g_mu, g_sigma) = loss(&base_mu, &base_sigma);
+        let h = 1e-2f32;
+        for c in 0..16 {
+            for (which, g) in [(0, &g_mu), (1, &g_sigma)] {
+                let shifted = |delta: f32| {
+                    let (mut m, mut s) = (base_mu, base_sigma);
+                    if which == 0 {
+                        m[c] += delta
+                    } else {
+                        s[c] += delta
+                    }
+                    loss(&m, &s).0
+                };
+                let numeric = (shifted(h) - shifted(-h)) / (2.0 * h);
+                let tol = 2e-3 + 0.05 * numeric.abs();
+                assert!(
+                    (numeric - g[c]).abs() < tol,
+                    "channel {c} factor {which}: analytic {} numeric {numeric}",
+                    g[c]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn attack_changes_no_weight_and_no_running_statistic() {
+        let f = fixture();
+        let snapshot = |m: &Network| -> Vec<f32> {
+            let record = m.clone().into_record();
+            let bytes = record.into_bytes().unwrap();
+            bytes.iter().map(|b| *b as f32).collect()
+        };
+        let before = snapshot(&f.model);
+        let _ = adversary(6, 0.2).attack(&f.model, f.features, f.targets);
+        assert_eq!(before, snapshot(&f.model));
+    }
+
+    #[test]
+    fn validation_names_keys() {
+        let err = AdvBn::new(AdvBnConfig {
+            epsilon: -1.0,
+            ..AdvBnConfig::default()
+        })
+        .unwrap_err();
+        assert_eq!(err.key, "epsilon");
+        let err = AdvBn::new(AdvBnConfig {
+            cut: Cut::Input,
+            ..AdvBnConfig::default()
+        })
+        .unwrap_err();
+        assert_eq!(err.key, "cut");
+    }
+
+    #[test]
+    fn clean_branch_is_used_without_dual_bn() {
+        let f = fixture();
+        let cfg = AdvBnConfig {
+            dual_bn: false,
+            ..AdvBnConfig::default()
+        };
+        let out = AdvBn::new(cfg)
+            .unwrap()
+            .attack(&f.model, f.features, f.targets.clone());
+        let direct = cross_entropy(
+            f.model
+                .head_from(out.features, Cut::Stage1, BnMode::eval(BnBranch::Clean)),
+            f.targets,
+        );
+        assert!((direct.into_scalar::<f32>() - out.loss_after).abs() < 1e-4);
+    }
+}

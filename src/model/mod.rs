@@ -1,0 +1,224 @@
+//! CIFAR networks that split at named cut points into a stem and a head, with dual batch
+//! norms, and the small trait ([`SplitModel`]) that AdvBN and the other feature-space
+//! augmenters need from any model, ours or a user's.
+
+mod blocks;
+mod norm;
+mod resnet;
+mod tiny;
+mod wrn;
+
+pub use blocks::{conv1x1, conv3x3};
+pub use norm::{BnBranch, BnMode, BnState, BnStats, DualBatchNorm};
+pub use resnet::{PreActResNet18, ResNet20};
+pub use tiny::TinyCnn;
+pub use wrn::WideResNet;
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// A point in a network where features can be taken out and put back: the input, or the
+/// output of one of the first three stages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cut {
+    /// The image itself (before the first layer).
+    Input,
+    /// After the first stage.
+    Stage1,
+    /// After the second stage.
+    Stage2,
+    /// After the third stage.
+    Stage3,
+}
+
+impl Cut {
+    /// The names accepted in recipes and on the command line.
+    pub const NAMES: &'static [&'static str] = &["stage1", "stage2", "stage3"];
+
+    /// 0 for the input, `k` after stage `k`.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl std::fmt::Display for Cut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Cut::Input => "input",
+            Cut::Stage1 => "stage1",
+            Cut::Stage2 => "stage2",
+            Cut::Stage3 => "stage3",
+        })
+    }
+}
+
+impl std::str::FromStr for Cut {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "stage1" => Ok(Cut::Stage1),
+            "stage2" => Ok(Cut::Stage2),
+            "stage3" => Ok(Cut::Stage3),
+            other => Err(format!("unknown cut `{other}` (valid: stage1, stage2, stage3)")),
+        }
+    }
+}
+
+/// A classifier that can be run piecewise between [`Cut`] points, with dual batch norms.
+///
+/// This is all AdvBN needs from a model: the *stem* is `segment(x, Input, cut)`, the *head*
+/// is `head_from(features, cut)`, and [`BnMode`] picks the batch-norm branch and statistics
+/// for each call. A user's model implements the two methods to get AdvBN (see
+/// `examples/custom_model.rs`).
+pub trait SplitModel: Module {
+    /// Runs the layers between `from` and `to` (identity when equal).
+    ///
+    /// Shapes: `[N, C_from, H_from, W_from]` -> `[N, C_to, H_to, W_to]`.
+    fn segment(&self, x: Tensor<4>, from: Cut, to: Cut, mode: BnMode) -> Tensor<4>;
+
+    /// Runs the layers from `from` to the logits.
+    ///
+    /// Shapes: `[N, C_from, H_from, W_from]` -> `[N, classes]`.
+    fn head_from(&self, x: Tensor<4>, from: Cut, mode: BnMode) -> Tensor<2>;
+
+    /// Whether the features at `cut` come out of a ReLU (AdvBN then re-applies one after
+    /// perturbing, as the reference does); false for pre-activation networks.
+    fn ends_in_relu(&self, cut: Cut) -> bool;
+
+    /// Makes every adversarial batch-norm copy equal to its clean copy.
+    fn reset_adv_bn(self) -> Self;
+
+    /// The whole network. Shapes: `[N, 3, H, W]` -> `[N, classes]`.
+    fn forward(&self, images: Tensor<4>, mode: BnMode) -> Tensor<2> {
+        self.head_from(images, Cut::Input, mode)
+    }
+}
+
+/// The built-in architectures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arch {
+    /// A 3-stage plain CNN for tests and the quick demo (about 0.1 M parameters at width 16).
+    Tiny,
+    /// ResNet-20 (He et al. 2016, CIFAR variant, 0.27 M parameters).
+    Resnet20,
+    /// Pre-activation ResNet-18 (He et al. 2016b, CIFAR stem, 11 M parameters).
+    PreactResnet18,
+    /// WideResNet-40-2 (Zagoruyko & Komodakis 2016; AugMix's CIFAR network, 2.2 M).
+    Wrn40_2,
+}
+
+impl Arch {
+    /// The names accepted in recipes.
+    pub const NAMES: &'static [&'static str] = &["tiny", "resnet20", "preact_resnet18", "wrn40_2"];
+}
+
+impl std::str::FromStr for Arch {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "tiny" => Ok(Arch::Tiny),
+            "resnet20" => Ok(Arch::Resnet20),
+            "preact_resnet18" => Ok(Arch::PreactResnet18),
+            "wrn40_2" => Ok(Arch::Wrn40_2),
+            other => Err(format!(
+                "unknown architecture `{other}` (valid: {})",
+                Arch::NAMES.join(", ")
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Arch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let i = *self as usize;
+        f.write_str(Arch::NAMES[i])
+    }
+}
+
+/// One of the built-in networks.
+#[derive(Module, Debug)]
+pub enum Network {
+    /// [`TinyCnn`].
+    Tiny(TinyCnn),
+    /// [`ResNet20`].
+    Resnet20(ResNet20),
+    /// [`PreActResNet18`].
+    PreactResnet18(PreActResNet18),
+    /// [`WideResNet`] 40-2.
+    Wrn40_2(WideResNet),
+}
+
+impl Network {
+    /// Builds `arch` for `classes` classes on `device` (weights from the device's RNG: seed
+    /// it first with `device.seed(..)` for reproducible initialisation).
+    ///
+    /// ```
+    /// use advbn::model::{Arch, Network, SplitModel, BnMode};
+    /// use burn::tensor::{Device, Tensor};
+    /// let device = Device::flex();
+    /// let net = Network::new(Arch::Tiny, 10, &device);
+    /// let logits = net.forward(Tensor::<4>::zeros([2, 3, 32, 32], &device), BnMode::EVAL);
+    /// assert_eq!(logits.dims(), [2, 10]);
+    /// ```
+    pub fn new(arch: Arch, classes: usize, device: &Device) -> Self {
+        match arch {
+            Arch::Tiny => Network::Tiny(TinyCnn::new(16, classes, device)),
+            Arch::Resnet20 => Network::Resnet20(ResNet20::new(3, classes, device)),
+            Arch::PreactResnet18 => Network::PreactResnet18(PreActResNet18::new(classes, device)),
+            Arch::Wrn40_2 => Network::Wrn40_2(WideResNet::new(40, 2, classes, device)),
+        }
+    }
+}
+
+macro_rules! dispatch {
+    ($self:ident, $net:ident => $body:expr) => {
+        match $self {
+            Network::Tiny($net) => $body,
+            Network::Resnet20($net) => $body,
+            Network::PreactResnet18($net) => $body,
+            Network::Wrn40_2($net) => $body,
+        }
+    };
+}
+
+impl SplitModel for Network {
+    fn segment(&self, x: Tensor<4>, from: Cut, to: Cut, mode: BnMode) -> Tensor<4> {
+        dispatch!(self, n => n.segment(x, from, to, mode))
+    }
+
+    fn head_from(&self, x: Tensor<4>, from: Cut, mode: BnMode) -> Tensor<2> {
+        dispatch!(self, n => n.head_from(x, from, mode))
+    }
+
+    fn ends_in_relu(&self, cut: Cut) -> bool {
+        dispatch!(self, n => n.ends_in_relu(cut))
+    }
+
+    fn reset_adv_bn(self) -> Self {
+        match self {
+            Network::Tiny(n) => Network::Tiny(n.reset_adv_bn()),
+            Network::Resnet20(n) => Network::Resnet20(n.reset_adv_bn()),
+            Network::PreactResnet18(n) => Network::PreactResnet18(n.reset_adv_bn()),
+            Network::Wrn40_2(n) => Network::Wrn40_2(n.reset_adv_bn()),
+        }
+    }
+}
+
+/// Runs stages `from..to` of a network made of a list of stage modules, where stage `k`
+/// (1-based) maps the features at cut `k-1` to those at cut `k`. The shared traversal of
+/// every built-in network.
+pub(crate) fn run_stages<S>(
+    stages: &[S],
+    x: Tensor<4>,
+    from: Cut,
+    to: Cut,
+    forward: impl Fn(&S, Tensor<4>) -> Tensor<4>,
+) -> Tensor<4> {
+    assert!(from <= to, "segment from {from} to {to} runs backwards");
+    stages[from.index()..to.index()]
+        .iter()
+        .fold(x, |x, stage| forward(stage, x))
+}
