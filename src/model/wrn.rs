@@ -32,7 +32,7 @@ impl WideResNet {
     /// When `depth` is not of the form 6n + 4 with n >= 1.
     pub fn new(depth: usize, widen: usize, classes: usize, device: &Device) -> Self {
         assert!(
-            depth >= 10 && (depth - 4) % 6 == 0,
+            depth >= 10 && (depth - 4).is_multiple_of(6),
             "WideResNet depth must be 6n + 4"
         );
         let n = (depth - 4) / 6;
