@@ -2,8 +2,12 @@
 //! changes, by stacking image-space augmenters (AugMix, stylization) with the feature-space
 //! adversary of Adversarial Batch Normalization (AdvBN), on burn.
 
+pub mod data;
+pub mod device;
+pub mod eval;
 pub mod feature;
 pub mod model;
+pub mod recipe;
 pub mod train;
 
 pub use advbn_augmenters as augmenters;

@@ -1,5 +1,18 @@
 //! Training: losses, optimizer and schedules, the loop, checkpoints and metrics.
 
+mod checkpoint;
 mod loss;
+mod schedule;
+mod step;
+mod trainer;
 
+pub use checkpoint::{Checkpoint, LoopState, checkpoint_path};
 pub use loss::{accuracy, cross_entropy, jensen_shannon};
+pub use schedule::learning_rate;
+pub use step::{StepPlan, StepStats, train_step};
+pub use trainer::{
+    TrainError, TrainSetup, TrainSummary, load_network, metrics_path, optimizer_for, recipe_path, train,
+};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,425 @@
+//! From dataset samples to training batches: the image-space stack per sample (with the
+//! sample's own random streams), in parallel, normalized into CHW floats, prefetched on a
+//! worker thread ahead of the training step.
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use image::RgbImage;
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+
+use crate::augmenters::{Image, Pipeline, Sample, SampleKey, augment_batch};
+
+/// Anything that holds labelled RGB images addressable by index.
+pub trait ImageSource: Send + Sync {
+    /// Number of samples.
+    fn len(&self) -> usize;
+    /// True when there are no samples.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The image of sample `index`.
+    fn image(&self, index: usize) -> &RgbImage;
+    /// The class of sample `index`.
+    fn label(&self, index: usize) -> u32;
+}
+
+/// Per-channel normalization applied after the image-space stack: `(x - mean) / std` on
+/// values in [0, 1].
+///
+/// ```
+/// use advbn::data::Normalization;
+/// assert_eq!(Normalization::HALF.apply(1.0, 0), 1.0);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Normalization {
+    /// Per-channel mean (RGB).
+    pub mean: [f32; 3],
+    /// Per-channel standard deviation (RGB).
+    pub std: [f32; 3],
+}
+
+impl Normalization {
+    /// mean 0.5, std 0.5 (the AugMix reference's CIFAR preprocessing).
+    pub const HALF: Normalization = Normalization {
+        mean: [0.5; 3],
+        std: [0.5; 3],
+    };
+
+    /// Normalizes one value of channel `c`.
+    pub fn apply(&self, value: f32, c: usize) -> f32 {
+        (value - self.mean[c]) / self.std[c]
+    }
+}
+
+impl Default for Normalization {
+    fn default() -> Self {
+        Self::HALF
+    }
+}
+
+/// How batches are made: the image-space pipeline, which views go into the batch, the
+/// normalization and the run seed.
+#[derive(Clone, Debug)]
+pub struct BatchPlan {
+    /// The image-space stack.
+    pub pipeline: Pipeline,
+    /// Augmented views per sample (0 = train on the pipeline's clean output only).
+    pub augmented_views: usize,
+    /// Put the clean view in front of the augmented ones (for consistency losses).
+    pub include_clean: bool,
+    /// Normalization after the stack.
+    pub normalization: Normalization,
+    /// The run seed of the per-sample streams.
+    pub run_seed: u64,
+}
+
+impl BatchPlan {
+    /// A plan that only normalizes (evaluation).
+    pub fn eval(normalization: Normalization) -> Self {
+        Self {
+            pipeline: Pipeline::default(),
+            augmented_views: 0,
+            include_clean: true,
+            normalization,
+            run_seed: 0,
+        }
+    }
+
+    /// Number of images per sample in a batch.
+    pub fn views_per_sample(&self) -> usize {
+        let clean = usize::from(self.include_clean || self.augmented_views == 0);
+        clean + self.augmented_views
+    }
+}
+
+/// A batch in host memory: images view-major (`views` blocks of `n` samples each).
+#[derive(Clone, Debug)]
+pub struct HostBatch {
+    /// CHW floats of `views * n` images, view-major.
+    pub images: Vec<f32>,
+    /// Number of views per sample.
+    pub views: usize,
+    /// `[channels, height, width]` of each image.
+    pub image_shape: [usize; 3],
+    /// Class of each sample.
+    pub targets: Vec<i64>,
+    /// Dataset index of each sample.
+    pub indices: Vec<usize>,
+}
+
+impl HostBatch {
+    /// Number of samples (not images).
+    pub fn len(&self) -> usize {
+        self.targets.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.targets.is_empty()
+    }
+
+    /// The images `[views * n, C, H, W]` and targets `[n]` on `device`.
+    pub fn to_tensors(&self, device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
+        let [c, h, w] = self.image_shape;
+        let images = Tensor::<4>::from_data(
+            TensorData::new(self.images.clone(), [self.views * self.len(), c, h, w]),
+            device,
+        );
+        let targets =
+            Tensor::<1, Int>::from_data(TensorData::new(self.targets.clone(), [self.len()]), device);
+        (images, targets)
+    }
+}
+
+/// An error while making a batch.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    /// Images of one batch differ in size.
+    #[error(
+        "sample {index} is {got:?} (width x height) but sample {first} is {expected:?}: all images must have one size"
+    )]
+    SizeMismatch {
+        /// The odd sample.
+        index: usize,
+        /// Its size.
+        got: (u32, u32),
+        /// The first sample of the batch.
+        first: usize,
+        /// The first sample's size.
+        expected: (u32, u32),
+    },
+}
+
+/// Runs the stack over `indices` of `source` (in parallel) and lays the result out.
+pub fn make_batch(
+    source: &dyn ImageSource,
+    indices: &[usize],
+    plan: &BatchPlan,
+    epoch: u64,
+) -> Result<HostBatch, BatchError> {
+    let first = indices[0];
+    let (w0, h0) = source.image(first).dimensions();
+    for &i in indices {
+        let got = source.image(i).dimensions();
+        if got != (w0, h0) {
+            return Err(BatchError::SizeMismatch {
+                index: i,
+                got,
+                first,
+                expected: (w0, h0),
+            });
+        }
+    }
+    let samples: Vec<Sample> = indices
+        .iter()
+        .map(|&i| Sample {
+            index: i as u64,
+            image: source.image(i),
+        })
+        .collect();
+    let outputs = augment_batch(
+        &plan.pipeline,
+        &samples,
+        plan.run_seed,
+        epoch,
+        plan.augmented_views,
+    );
+    let n = indices.len();
+    let views = plan.views_per_sample();
+    let plane = (w0 * h0) as usize;
+    let per_image = 3 * plane;
+    let mut images = vec![0f32; views * n * per_image];
+    let with_clean = plan.include_clean || plan.augmented_views == 0;
+    for (s, out) in outputs.iter().enumerate() {
+        let mut chosen: Vec<&Image> = Vec::with_capacity(views);
+        if with_clean {
+            chosen.push(&out.clean);
+        }
+        chosen.extend(out.augmented.iter());
+        for (v, img) in chosen.into_iter().enumerate() {
+            let dst = &mut images[(v * n + s) * per_image..(v * n + s + 1) * per_image];
+            write_normalized_chw(img, &plan.normalization, dst);
+        }
+    }
+    Ok(HostBatch {
+        images,
+        views,
+        image_shape: [3, h0 as usize, w0 as usize],
+        targets: indices.iter().map(|&i| i64::from(source.label(i))).collect(),
+        indices: indices.to_vec(),
+    })
+}
+
+fn write_normalized_chw(img: &Image, norm: &Normalization, dst: &mut [f32]) {
+    let plane = dst.len() / 3;
+    let mut write = |i: usize, rgb: [f32; 3]| {
+        for c in 0..3 {
+            dst[c * plane + i] = norm.apply(rgb[c], c);
+        }
+    };
+    match img {
+        Image::Rgb8(rgb) => {
+            for (i, px) in rgb.as_raw().chunks_exact(3).enumerate() {
+                write(i, [px[0], px[1], px[2]].map(|v| f32::from(v) / 255.0));
+            }
+        }
+        Image::Float(f) => {
+            for (i, px) in f.as_slice().chunks_exact(3).enumerate() {
+                write(i, [px[0], px[1], px[2]]);
+            }
+        }
+    }
+}
+
+/// The order of the samples in `epoch`: a Fisher-Yates shuffle from the run seed and the
+/// epoch (so a resumed run sees the same order).
+pub fn epoch_order(len: usize, run_seed: u64, epoch: u64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..len).collect();
+    let mut rng = SampleKey::new(run_seed, epoch, u64::MAX).substream(0x5_4FF1E);
+    for i in (1..len).rev() {
+        let j = rng.random_range(0..=i);
+        order.swap(i, j);
+    }
+    order
+}
+
+/// Splits `order` into batches of `batch_size`; a final batch of a single sample is dropped
+/// (batch norm needs two), any other remainder is kept.
+pub fn batches(order: &[usize], batch_size: usize) -> Vec<Vec<usize>> {
+    order
+        .chunks(batch_size)
+        .filter(|c| c.len() > 1 || order.len() == 1)
+        .map(<[usize]>::to_vec)
+        .collect()
+}
+
+/// Makes batches on a worker thread, `depth` ahead of the consumer.
+pub struct Prefetcher {
+    receiver: Receiver<Result<HostBatch, BatchError>>,
+    worker: Option<JoinHandle<()>>,
+}
+
+impl Prefetcher {
+    /// Starts making `batches` of `source` for `epoch`.
+    pub fn start(
+        source: Arc<dyn ImageSource>,
+        batches: Vec<Vec<usize>>,
+        plan: Arc<BatchPlan>,
+        epoch: u64,
+        depth: usize,
+    ) -> Self {
+        let (sender, receiver): (SyncSender<_>, _) = sync_channel(depth.max(1));
+        let worker = std::thread::Builder::new()
+            .name("advbn-prefetch".into())
+            .spawn(move || {
+                for indices in batches {
+                    let batch = make_batch(source.as_ref(), &indices, &plan, epoch);
+                    let failed = batch.is_err();
+                    if sender.send(batch).is_err() || failed {
+                        break;
+                    }
+                }
+            })
+            .expect("spawning the prefetch thread");
+        Self {
+            receiver,
+            worker: Some(worker),
+        }
+    }
+}
+
+impl Iterator for Prefetcher {
+    type Item = Result<HostBatch, BatchError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.receiver.recv().ok()
+    }
+}
+
+impl Drop for Prefetcher {
+    fn drop(&mut self) {
+        // Unblock the worker (its sends fail once the receiver is gone), then join it.
+        let (_, dummy) = sync_channel(0);
+        drop(std::mem::replace(&mut self.receiver, dummy));
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+/// An in-memory [`ImageSource`] (for tests and simple uses).
+#[derive(Clone, Debug, Default)]
+pub struct VecSource {
+    /// The images.
+    pub images: Vec<RgbImage>,
+    /// Their classes.
+    pub labels: Vec<u32>,
+}
+
+impl ImageSource for VecSource {
+    fn len(&self) -> usize {
+        self.images.len()
+    }
+    fn image(&self, index: usize) -> &RgbImage {
+        &self.images[index]
+    }
+    fn label(&self, index: usize) -> u32 {
+        self.labels[index]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::augmenters::{HorizontalFlip, PixelStage, RandomCrop};
+
+    fn source(n: usize) -> VecSource {
+        VecSource {
+            images: (0..n)
+                .map(|i| {
+                    RgbImage::from_fn(4, 4, |x, y| {
+                        image::Rgb([(i * 10) as u8, x as u8 * 60, y as u8 * 60])
+                    })
+                })
+                .collect(),
+            labels: (0..n as u32).collect(),
+        }
+    }
+
+    #[test]
+    fn layout_is_view_major_and_normalized() {
+        let src = source(3);
+        let plan = BatchPlan::eval(Normalization::HALF);
+        let batch = make_batch(&src, &[2, 0], &plan, 0).unwrap();
+        assert_eq!(batch.views, 1);
+        assert_eq!(batch.targets, vec![2, 0]);
+        // First image, red plane, pixel 0: (20/255 - 0.5) / 0.5.
+        assert!((batch.images[0] - (20.0 / 255.0 - 0.5) / 0.5).abs() < 1e-6);
+        // Green plane of the first image starts after 16 values.
+        assert!((batch.images[16] - (0.0 - 0.5) / 0.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn clean_view_comes_first() {
+        let src = source(4);
+        let plan = BatchPlan {
+            pipeline: Pipeline::new(vec![
+                PixelStage::RandomCrop(RandomCrop { padding: 1 }),
+                PixelStage::HorizontalFlip(HorizontalFlip::default()),
+            ])
+            .unwrap(),
+            augmented_views: 2,
+            include_clean: true,
+            normalization: Normalization::HALF,
+            run_seed: 3,
+        };
+        let batch = make_batch(&src, &[0, 1, 2, 3], &plan, 0).unwrap();
+        assert_eq!(batch.views, 3);
+        assert_eq!(batch.images.len(), 3 * 4 * 48);
+        // Only shared stages: every view equals the clean one.
+        assert_eq!(batch.images[..4 * 48], batch.images[4 * 48..8 * 48]);
+    }
+
+    #[test]
+    fn sizes_must_agree() {
+        let mut src = source(2);
+        src.images[1] = RgbImage::new(5, 4);
+        let err = make_batch(&src, &[0, 1], &BatchPlan::eval(Normalization::HALF), 0).unwrap_err();
+        assert!(err.to_string().contains("sample 1 is (5, 4)"), "{err}");
+    }
+
+    #[test]
+    fn epoch_order_is_a_seeded_permutation() {
+        let a = epoch_order(100, 1, 0);
+        let mut sorted = a.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..100).collect::<Vec<_>>());
+        assert_eq!(a, epoch_order(100, 1, 0));
+        assert_ne!(a, epoch_order(100, 1, 1));
+        assert_ne!(a, epoch_order(100, 2, 0));
+    }
+
+    #[test]
+    fn prefetcher_yields_every_batch_in_order() {
+        let src: Arc<dyn ImageSource> = Arc::new(source(10));
+        let order = epoch_order(10, 0, 0);
+        let plan = Arc::new(BatchPlan::eval(Normalization::HALF));
+        let got: Vec<Vec<usize>> = Prefetcher::start(src, batches(&order, 4), plan, 0, 2)
+            .map(|b| b.unwrap().indices)
+            .collect();
+        assert_eq!(got, batches(&order, 4));
+        assert_eq!(got.iter().map(Vec::len).sum::<usize>(), 10);
+    }
+
+    #[test]
+    fn single_sample_remainder_is_dropped() {
+        let order: Vec<usize> = (0..9).collect();
+        assert_eq!(batches(&order, 4).len(), 2);
+        assert_eq!(batches(&order[..6], 4).len(), 2);
+    }
+}

@@ -1,0 +1,8 @@
+//! Datasets and the batcher.
+
+mod batcher;
+
+pub use batcher::{
+    BatchError, BatchPlan, HostBatch, ImageSource, Normalization, Prefetcher, VecSource, batches,
+    epoch_order, make_batch,
+};

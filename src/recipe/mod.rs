@@ -1,0 +1,349 @@
+//! Recipes: a whole training configuration (data, model, optimisation, the image-space
+//! stack, the consistency loss, the feature-space stack, evaluation), parsed from TOML
+//! into typed configs once; nothing below this module reads TOML.
+
+use serde::{Deserialize, Serialize};
+
+use crate::augmenters::{ConfigError, Pipeline, PixelStage, check_range};
+use crate::data::Normalization;
+use crate::feature::AdvBnConfig;
+use crate::model::{Arch, BnBranch, Cut};
+
+/// A complete training configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipe {
+    /// Short name (`augmix+advbn`).
+    pub name: String,
+    /// One line saying what the recipe is.
+    #[serde(default)]
+    pub description: String,
+    /// Dataset and normalization.
+    #[serde(default)]
+    pub data: DataSection,
+    /// Network.
+    #[serde(default)]
+    pub model: ModelSection,
+    /// Optimisation.
+    #[serde(default)]
+    pub train: TrainSection,
+    /// The image-space stack, in order.
+    #[serde(default)]
+    pub pixel: Vec<PixelStage>,
+    /// A consistency loss over augmented views.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consistency: Option<Consistency>,
+    /// The feature-space stack.
+    #[serde(default)]
+    pub feature: Vec<FeatureStage>,
+    /// Evaluation.
+    #[serde(default)]
+    pub eval: EvalSection,
+}
+
+/// `[data]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataSection {
+    /// The default data spec (`synthetic`, `cifar10:PATH`, ...); `--data` overrides it.
+    pub dataset: String,
+    /// Normalization after the image-space stack.
+    pub normalization: Normalization,
+}
+
+impl Default for DataSection {
+    fn default() -> Self {
+        Self {
+            dataset: "synthetic".into(),
+            normalization: Normalization::HALF,
+        }
+    }
+}
+
+/// `[model]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelSection {
+    /// The architecture.
+    pub arch: Arch,
+}
+
+impl Default for ModelSection {
+    fn default() -> Self {
+        Self { arch: Arch::Resnet20 }
+    }
+}
+
+/// `[train]`: SGD with (Nesterov) momentum and coupled weight decay.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainSection {
+    /// Epochs.
+    pub epochs: usize,
+    /// Samples per batch.
+    pub batch_size: usize,
+    /// Initial learning rate.
+    pub lr: f64,
+    /// Momentum.
+    pub momentum: f64,
+    /// Nesterov momentum.
+    pub nesterov: bool,
+    /// L2 weight decay (added to the gradient, as PyTorch's SGD).
+    pub weight_decay: f64,
+    /// Learning-rate schedule.
+    pub schedule: Schedule,
+    /// Run seed: initialisation, sample order and every augmentation stream.
+    pub seed: u64,
+}
+
+impl Default for TrainSection {
+    fn default() -> Self {
+        Self {
+            epochs: 100,
+            batch_size: 128,
+            lr: 0.1,
+            momentum: 0.9,
+            nesterov: true,
+            weight_decay: 5e-4,
+            schedule: Schedule::Cosine { lr_min: 1e-6 },
+            seed: 1,
+        }
+    }
+}
+
+/// A learning-rate schedule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Schedule {
+    /// Cosine decay per step from `lr` to `lr_min` (AugMix's CIFAR schedule).
+    Cosine {
+        /// The final learning rate.
+        #[serde(default = "default_lr_min")]
+        lr_min: f64,
+    },
+    /// Multiply by `gamma` at each milestone epoch.
+    Step {
+        /// Epochs (0-based) at whose start the rate drops.
+        milestones: Vec<usize>,
+        /// The factor.
+        #[serde(default = "default_gamma")]
+        gamma: f64,
+    },
+    /// A constant rate.
+    Constant,
+}
+
+fn default_lr_min() -> f64 {
+    1e-6
+}
+
+fn default_gamma() -> f64 {
+    0.1
+}
+
+/// `[consistency]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Consistency {
+    /// AugMix's Jensen-Shannon divergence between the clean view and `views` augmented ones.
+    Jsd {
+        /// Weight of the term (12 in the paper).
+        #[serde(default = "default_lambda")]
+        lambda: f64,
+        /// Augmented views per sample (2 in the paper).
+        #[serde(default = "default_views")]
+        views: usize,
+    },
+}
+
+fn default_lambda() -> f64 {
+    12.0
+}
+
+fn default_views() -> usize {
+    2
+}
+
+/// One `[[feature]]` entry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FeatureStage {
+    /// Adversarial Batch Normalization.
+    Advbn(AdvBnConfig),
+}
+
+impl FeatureStage {
+    /// The kind names.
+    pub const KINDS: &'static [&'static str] = &["advbn"];
+}
+
+/// `[eval]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalSection {
+    /// Corruption parameter preset: `cifar` or `imagenet`.
+    pub preset: String,
+    /// Severities evaluated.
+    pub severities: Vec<u8>,
+    /// Evaluate on the dataset's style-shift sets.
+    pub shift: bool,
+    /// Which BN branch evaluation uses.
+    pub bn_branch: BnBranch,
+    /// Batch size at evaluation.
+    pub batch_size: usize,
+}
+
+impl Default for EvalSection {
+    fn default() -> Self {
+        Self {
+            preset: "cifar".into(),
+            severities: vec![1, 2, 3, 4, 5],
+            shift: true,
+            bn_branch: BnBranch::Clean,
+            batch_size: 256,
+        }
+    }
+}
+
+impl Recipe {
+    /// Parses a recipe from TOML text; `origin` names the file in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self, RecipeError> {
+        let recipe: Recipe = toml::from_str(text).map_err(|e| RecipeError::Parse {
+            origin: origin.to_string(),
+            message: e.to_string(),
+        })?;
+        recipe.validate().map_err(|e| RecipeError::Invalid {
+            origin: origin.to_string(),
+            error: e,
+        })?;
+        Ok(recipe)
+    }
+
+    /// The recipe as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("a recipe always serializes")
+    }
+
+    /// Checks every value's range; the error names the key path.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.name.trim().is_empty() {
+            return Err(ConfigError::new("name", "must not be empty"));
+        }
+        let t = &self.train;
+        check_range("epochs", t.epochs, 1, 100_000).map_err(|e| e.within("train"))?;
+        check_range("batch_size", t.batch_size, 2, 65_536).map_err(|e| e.within("train"))?;
+        check_range("lr", t.lr, 1e-12, 1.0).map_err(|e| e.within("train"))?;
+        check_range("momentum", t.momentum, 0.0, 0.999).map_err(|e| e.within("train"))?;
+        check_range("weight_decay", t.weight_decay, 0.0, 1.0).map_err(|e| e.within("train"))?;
+        match &t.schedule {
+            Schedule::Cosine { lr_min } => {
+                check_range("lr_min", *lr_min, 0.0, t.lr).map_err(|e| e.within("train.schedule"))?
+            }
+            Schedule::Step { milestones, gamma } => {
+                check_range("gamma", *gamma, 0.0, 1.0).map_err(|e| e.within("train.schedule"))?;
+                if milestones.windows(2).any(|w| w[0] >= w[1]) {
+                    return Err(ConfigError::new(
+                        "train.schedule.milestones",
+                        "must be strictly increasing",
+                    ));
+                }
+            }
+            Schedule::Constant => {}
+        }
+        for (c, s) in self.data.normalization.std.iter().enumerate() {
+            if s.is_nan() || *s <= 0.0 {
+                return Err(ConfigError::new(
+                    format!("data.normalization.std[{c}]"),
+                    format!("is {s}, must be positive"),
+                ));
+            }
+        }
+        Pipeline::new(self.pixel.clone())?;
+        if let Some(Consistency::Jsd { lambda, views }) = &self.consistency {
+            check_range("lambda", *lambda, 0.0, 1000.0).map_err(|e| e.within("consistency"))?;
+            check_range("views", *views, 1, 16).map_err(|e| e.within("consistency"))?;
+        }
+        let mut advbn = 0;
+        for (i, f) in self.feature.iter().enumerate() {
+            match f {
+                FeatureStage::Advbn(cfg) => {
+                    advbn += 1;
+                    cfg.validate().map_err(|e| e.within(&format!("feature[{i}]")))?;
+                    if cfg.start_epoch >= t.epochs {
+                        return Err(ConfigError::new(
+                            format!("feature[{i}].start_epoch"),
+                            format!(
+                                "is {}, must be below train.epochs ({})",
+                                cfg.start_epoch, t.epochs
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        if advbn > 1 {
+            return Err(ConfigError::new(
+                "feature",
+                "at most one `advbn` entry is allowed",
+            ));
+        }
+        let e = &self.eval;
+        if e.preset != "cifar" && e.preset != "imagenet" {
+            return Err(ConfigError::new(
+                "eval.preset",
+                format!("is `{}`, valid: cifar, imagenet", e.preset),
+            ));
+        }
+        for s in &e.severities {
+            check_range("severities", *s, 1, 5).map_err(|e| e.within("eval"))?;
+        }
+        check_range("batch_size", e.batch_size, 1, 65_536).map_err(|e| e.within("eval"))?;
+        Ok(())
+    }
+
+    /// The AdvBN settings, if the recipe has an adversary.
+    pub fn advbn(&self) -> Option<&AdvBnConfig> {
+        self.feature
+            .iter()
+            .map(|f| match f {
+                FeatureStage::Advbn(cfg) => cfg,
+            })
+            .next()
+    }
+
+    /// The image-space pipeline (validated).
+    pub fn pipeline(&self) -> Result<Pipeline, ConfigError> {
+        Pipeline::new(self.pixel.clone())
+    }
+
+    /// The deepest cut any feature-space stage uses (for display).
+    pub fn cuts(&self) -> Vec<Cut> {
+        self.feature
+            .iter()
+            .map(|f| match f {
+                FeatureStage::Advbn(cfg) => cfg.cut,
+            })
+            .collect()
+    }
+}
+
+/// A recipe that could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RecipeError {
+    /// TOML syntax, an unknown key or a wrong type.
+    #[error("{origin}: {message}")]
+    Parse {
+        /// The file or built-in name.
+        origin: String,
+        /// The parser's message (with line and column).
+        message: String,
+    },
+    /// A value out of range.
+    #[error("{origin}: {error}")]
+    Invalid {
+        /// The file or built-in name.
+        origin: String,
+        /// What is wrong.
+        error: ConfigError,
+    },
+}

@@ -1,0 +1,127 @@
+//! One optimisation step: the stem once per batch, the consistency loss over the views of
+//! one forward pass, the AdvBN attack and the adversarial branch, one backward, one update.
+
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::tensor::{Int, Tensor};
+
+use super::{accuracy, cross_entropy, jensen_shannon};
+use crate::feature::AdvBn;
+use crate::model::{BnBranch, BnMode, BnStats, Cut, SplitModel};
+
+/// What a step needs besides the model and the batch.
+#[derive(Clone, Debug)]
+pub struct StepPlan {
+    /// Views per sample in the batch (view-major); the first is the clean one when
+    /// `jsd_lambda` is set.
+    pub views: usize,
+    /// Weight of AugMix's Jensen-Shannon term, if any.
+    pub jsd_lambda: Option<f64>,
+    /// The adversary, when active this epoch.
+    pub advbn: Option<AdvBn>,
+}
+
+/// The losses and accuracy of one step.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StepStats {
+    /// The total loss that was minimised.
+    pub loss: f64,
+    /// Cross-entropy on the clean branch (on the clean view with JSD).
+    pub loss_clean: f64,
+    /// The JSD term (already multiplied by lambda).
+    pub loss_jsd: Option<f64>,
+    /// Cross-entropy of the adversarial branch.
+    pub loss_adv: Option<f64>,
+    /// Head loss before / after the attack (attack mode).
+    pub attack_gain: Option<(f64, f64)>,
+    /// Training accuracy on the first view.
+    pub accuracy: f64,
+    /// Mean of the attack's factors (s_mu, s_sigma).
+    pub factors_mean: Option<(f64, f64)>,
+}
+
+/// Runs one step and returns the updated model.
+///
+/// Shapes: `images` `[views * N, 3, H, W]` (view-major), `targets` `[N]`.
+pub fn train_step<M: SplitModel>(
+    model: M,
+    optimizer: &mut ModuleOptimizer,
+    images: Tensor<4>,
+    targets: Tensor<1, Int>,
+    lr: f64,
+    plan: &StepPlan,
+) -> (M, StepStats) {
+    let [n] = targets.dims();
+    let all_targets = if plan.views > 1 {
+        Tensor::cat(vec![targets.clone(); plan.views], 0)
+    } else {
+        targets.clone()
+    };
+    let mut stats = StepStats::default();
+
+    // The stem runs once; with AdvBN the head continues from its output.
+    let (cut, freeze) = match &plan.advbn {
+        Some(a) => (a.config().cut, a.config().freeze_stem),
+        None => (Cut::Stage3, false),
+    };
+    let clean_mode = BnMode::TRAIN;
+    let mut features = model.segment(
+        images,
+        Cut::Input,
+        cut,
+        if freeze { BnMode::EVAL } else { clean_mode },
+    );
+    if freeze {
+        features = features.detach();
+    }
+    let logits = model.head_from(features.clone(), cut, clean_mode);
+
+    let mut loss = match plan.jsd_lambda {
+        Some(lambda) if plan.views > 1 => {
+            let chunks = logits.clone().chunk(plan.views, 0);
+            let ce = cross_entropy(chunks[0].clone(), targets.clone());
+            let jsd = jensen_shannon(&chunks).mul_scalar(lambda);
+            stats.loss_clean = scalar(&ce);
+            stats.loss_jsd = Some(scalar(&jsd));
+            stats.accuracy = accuracy(&chunks[0], &targets);
+            ce + jsd
+        }
+        _ => {
+            let ce = cross_entropy(logits.clone(), all_targets.clone());
+            stats.loss_clean = scalar(&ce);
+            stats.accuracy = accuracy(&logits.clone().narrow(0, 0, n), &targets);
+            ce
+        }
+    };
+
+    if let Some(adversary) = &plan.advbn {
+        let outcome = adversary.attack(&model, features, all_targets.clone());
+        let adv_mode = if adversary.config().dual_bn {
+            BnMode::TRAIN_ADV
+        } else {
+            BnMode {
+                branch: BnBranch::Clean,
+                stats: BnStats::Batch { update_running: true },
+            }
+        };
+        let adv_logits = model.head_from(outcome.features, cut, adv_mode);
+        let adv = cross_entropy(adv_logits, all_targets);
+        stats.loss_adv = Some(scalar(&adv));
+        stats.attack_gain = Some((f64::from(outcome.loss_before), f64::from(outcome.loss_after)));
+        let mean = |v: &[f32]| v.iter().map(|x| f64::from(*x)).sum::<f64>() / v.len().max(1) as f64;
+        stats.factors_mean = Some((mean(&outcome.s_mu), mean(&outcome.s_sigma)));
+        loss = loss + adv;
+    }
+
+    stats.loss = scalar(&loss);
+    if !stats.loss.is_finite() {
+        // Leave the model untouched: the caller stops the run and keeps its checkpoint.
+        return (model, stats);
+    }
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    let model = optimizer.step(lr, model, grads);
+    (model, stats)
+}
+
+fn scalar(t: &Tensor<1>) -> f64 {
+    f64::from(t.clone().into_scalar::<f32>())
+}

@@ -1,0 +1,245 @@
+//! Training smoke tests on a small learnable synthetic problem (colour decides the class).
+
+use std::sync::Arc;
+
+use burn::module::Module;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use image::RgbImage;
+use rand::RngExt;
+
+use super::*;
+use crate::augmenters::rng_from_seed;
+use crate::data::VecSource;
+use crate::feature::{AdvBn, AdvBnConfig};
+use crate::model::{Arch, BnMode, Cut, Network, SplitModel};
+use crate::recipe::{FeatureStage, Recipe, Schedule};
+
+/// Class 0: reddish, class 1: bluish, with noise; 8x8.
+fn colour_problem(n: usize, seed: u64) -> VecSource {
+    let mut rng = rng_from_seed(seed);
+    let mut src = VecSource::default();
+    for i in 0..n {
+        let label = (i % 2) as u32;
+        let img = RgbImage::from_fn(8, 8, |_, _| {
+            let noise = |rng: &mut crate::augmenters::AugRng| rng.random_range(0..80u8);
+            let (r, b) = if label == 0 { (170, 40) } else { (40, 170) };
+            image::Rgb([r + noise(&mut rng), 60 + noise(&mut rng), b + noise(&mut rng)])
+        });
+        src.images.push(img);
+        src.labels.push(label);
+    }
+    src
+}
+
+fn tiny_recipe(epochs: usize, advbn: bool) -> Recipe {
+    let mut recipe = Recipe::from_toml("name = \"test\"", "test").unwrap();
+    recipe.model.arch = Arch::Tiny;
+    recipe.train.epochs = epochs;
+    recipe.train.batch_size = 16;
+    recipe.train.lr = 0.05;
+    recipe.train.schedule = Schedule::Cosine { lr_min: 0.0 };
+    if advbn {
+        recipe.feature = vec![FeatureStage::Advbn(AdvBnConfig {
+            steps: 2,
+            ..AdvBnConfig::default()
+        })];
+    }
+    recipe
+}
+
+fn setup(recipe: Recipe, dir: &std::path::Path, stop: Option<usize>, resume: bool) -> TrainSetup {
+    TrainSetup {
+        recipe,
+        train: Arc::new(colour_problem(64, 1)),
+        test: Some(Arc::new(colour_problem(32, 2))),
+        classes: 2,
+        device: Device::flex(),
+        run_dir: dir.to_path_buf(),
+        resume,
+        init_from: None,
+        progress: false,
+        label: None,
+        stop_after_epochs: stop,
+    }
+}
+
+fn weights(dir: &std::path::Path) -> Vec<f32> {
+    let ck = Checkpoint::load(&checkpoint_path(dir)).unwrap();
+    let model = load_network(&ck, &Device::flex()).unwrap();
+    let input = Tensor::<4>::from_data(
+        TensorData::new(
+            (0..4 * 3 * 64)
+                .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
+                .collect::<Vec<_>>(),
+            [4, 3, 8, 8],
+        ),
+        &Device::flex(),
+    );
+    model
+        .forward(input, BnMode::EVAL)
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap()
+}
+
+#[test]
+fn learns_the_colour_problem_with_advbn_and_logs_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = train(setup(tiny_recipe(3, true), dir.path(), None, false)).unwrap();
+    assert_eq!(summary.epochs, 3);
+    let acc = summary.test_accuracy.unwrap();
+    assert!(acc > 0.9, "test accuracy {acc}");
+    let log = std::fs::read_to_string(metrics_path(dir.path())).unwrap();
+    let lines: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.iter().filter(|v| v["kind"] == "epoch").count(), 3);
+    let steps: Vec<_> = lines.iter().filter(|v| v["kind"] == "step").collect();
+    assert_eq!(steps.len() as u64, summary.steps);
+    assert!(
+        steps
+            .iter()
+            .all(|v| v["loss_adv"].is_number() && v["data_wait_ms"].is_number())
+    );
+    assert!(recipe_path(dir.path()).exists());
+}
+
+#[test]
+fn resume_gives_the_uninterrupted_result() {
+    let straight = tempfile::tempdir().unwrap();
+    train(setup(tiny_recipe(3, true), straight.path(), None, false)).unwrap();
+    let interrupted = tempfile::tempdir().unwrap();
+    train(setup(tiny_recipe(3, true), interrupted.path(), Some(1), false)).unwrap();
+    let ck = Checkpoint::load(&checkpoint_path(interrupted.path())).unwrap();
+    assert_eq!(ck.state.epochs_done, 1);
+    train(setup(tiny_recipe(3, true), interrupted.path(), None, true)).unwrap();
+    let (a, b) = (weights(straight.path()), weights(interrupted.path()));
+    let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+    assert!(worst < 1e-3, "resumed logits differ by {worst}");
+    // The log holds each step once.
+    let log = std::fs::read_to_string(metrics_path(interrupted.path())).unwrap();
+    let steps: Vec<u64> = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["kind"] == "step")
+        .map(|v| v["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, (1..=steps.len() as u64).collect::<Vec<_>>());
+}
+
+#[test]
+fn existing_checkpoint_needs_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    train(setup(tiny_recipe(1, false), dir.path(), None, false)).unwrap();
+    let err = train(setup(tiny_recipe(1, false), dir.path(), None, false)).unwrap_err();
+    assert!(err.to_string().contains("--resume"), "{err}");
+    let empty = tempfile::tempdir().unwrap();
+    let err = train(setup(tiny_recipe(1, false), empty.path(), None, true)).unwrap_err();
+    assert!(err.to_string().contains("nothing to resume"), "{err}");
+}
+
+#[test]
+fn nan_loss_stops_with_the_step_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut recipe = tiny_recipe(2, false);
+    recipe.train.lr = 1.0;
+    recipe.data.normalization.std = [0.0; 3];
+    let err = train(setup(recipe, dir.path(), None, false)).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("loss became") && msg.contains("step"), "{msg}");
+}
+
+fn batch(device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
+    let src = colour_problem(16, 5);
+    let plan = crate::data::BatchPlan::eval(crate::data::Normalization::HALF);
+    let b = crate::data::make_batch(&src, &(0..16).collect::<Vec<_>>(), &plan, 0).unwrap();
+    b.to_tensors(device)
+}
+
+#[test]
+fn frozen_stem_gets_no_update_and_the_head_does() {
+    let device = Device::flex().autodiff();
+    device.seed(3);
+    let model = Network::new(Arch::Tiny, 2, &device);
+    let (images, targets) = batch(&device);
+    // Populate running statistics first.
+    let _ = model.forward(images.clone(), BnMode::TRAIN);
+    let model = model.reset_adv_bn();
+    let probe = |m: &Network, from: Cut, to: Cut| {
+        m.valid()
+            .segment(images.clone().inner(), from, to, BnMode::EVAL)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+    };
+    let stem_before = probe(&model, Cut::Input, Cut::Stage1);
+    let features = model
+        .valid()
+        .segment(images.clone().inner(), Cut::Input, Cut::Stage1, BnMode::EVAL);
+    let head_before = model
+        .valid()
+        .head_from(features.clone(), Cut::Stage1, BnMode::EVAL)
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    let plan = StepPlan {
+        views: 1,
+        jsd_lambda: None,
+        advbn: Some(
+            AdvBn::new(AdvBnConfig {
+                freeze_stem: true,
+                steps: 2,
+                ..AdvBnConfig::default()
+            })
+            .unwrap(),
+        ),
+    };
+    let mut optim = optimizer_for(&tiny_recipe(1, true));
+    let (model, stats) = train_step(model, &mut optim, images.clone(), targets, 0.1, &plan);
+    assert!(stats.loss_adv.is_some());
+    assert_eq!(
+        stem_before,
+        probe(&model, Cut::Input, Cut::Stage1),
+        "the frozen stem changed"
+    );
+    let head_after = model
+        .valid()
+        .head_from(features, Cut::Stage1, BnMode::EVAL)
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    assert_ne!(head_before, head_after, "the head did not train");
+}
+
+#[test]
+fn dual_batch_norms_drift_apart_in_training() {
+    let dir = tempfile::tempdir().unwrap();
+    train(setup(tiny_recipe(2, true), dir.path(), None, false)).unwrap();
+    let ck = Checkpoint::load(&checkpoint_path(dir.path())).unwrap();
+    let model = load_network(&ck, &Device::flex()).unwrap();
+    let Network::Tiny(tiny) = model else {
+        panic!("tiny expected")
+    };
+    let x = Tensor::<4>::from_data(
+        TensorData::new(
+            (0..2 * 3 * 64).map(|i| (i % 7) as f32 / 7.0).collect::<Vec<_>>(),
+            [2, 3, 8, 8],
+        ),
+        &Device::flex(),
+    );
+    let f = tiny.segment(x, Cut::Input, Cut::Stage1, BnMode::EVAL);
+    let clean = tiny
+        .head_from(f.clone(), Cut::Stage1, BnMode::EVAL)
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    let adv = tiny
+        .head_from(f, Cut::Stage1, BnMode::ATTACK)
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    let diff = clean
+        .iter()
+        .zip(&adv)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(diff > 1e-4, "clean and adversarial BN branches are identical");
+}
