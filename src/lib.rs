@@ -2,6 +2,7 @@
 //! changes, by stacking image-space augmenters (AugMix, stylization) with the feature-space
 //! adversary of Adversarial Batch Normalization (AdvBN), on burn.
 
+pub mod bench;
 pub mod data;
 pub mod device;
 pub mod eval;

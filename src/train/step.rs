@@ -31,7 +31,7 @@ pub struct StepStats {
     pub loss_jsd: Option<f64>,
     /// Cross-entropy of the adversarial branch.
     pub loss_adv: Option<f64>,
-    /// Head loss before / after the attack (attack mode).
+    /// Head loss (attack mode) at the attack's first and last step.
     pub attack_gain: Option<(f64, f64)>,
     /// Training accuracy on the first view.
     pub accuracy: f64,
@@ -106,7 +106,10 @@ pub fn train_step<M: SplitModel>(
         let adv_logits = model.head_from(outcome.features, cut, adv_mode);
         let adv = cross_entropy(adv_logits, all_targets);
         stats.loss_adv = Some(scalar(&adv));
-        stats.attack_gain = Some((f64::from(outcome.loss_before), f64::from(outcome.loss_after)));
+        stats.attack_gain = match (outcome.losses.first(), outcome.losses.last()) {
+            (Some(first), Some(last)) => Some((f64::from(*first), f64::from(*last))),
+            _ => None,
+        };
         let mean = |v: &[f32]| v.iter().map(|x| f64::from(*x)).sum::<f64>() / v.len().max(1) as f64;
         stats.factors_mean = Some((mean(&outcome.s_mu), mean(&outcome.s_sigma)));
         loss = loss + adv;
