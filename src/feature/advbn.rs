@@ -87,28 +87,13 @@ pub struct AttackOutcome {
     pub losses: Vec<f32>,
 }
 
-/// Batch statistics of features `[N, C, H, W]`, per channel, shaped `[1, C, 1, 1]`.
-struct ChannelStats {
-    mean: Tensor<4>,
-    std: Tensor<4>,
-}
-
-impl ChannelStats {
-    /// mean over (N, H, W); std = sqrt(unbiased variance + 1e-5), as the reference.
-    fn of(x: &Tensor<4>) -> Self {
-        let [n, _, h, w] = x.dims();
-        let count = (n * h * w) as f64;
-        let mean = x.clone().mean_dims(&[0, 2, 3]);
-        let centred = x.clone() - mean.clone();
-        let var = centred
-            .square()
-            .sum_dims(&[0, 2, 3])
-            .div_scalar((count - 1.0).max(1.0));
-        Self {
-            mean,
-            std: var.add_scalar(1e-5).sqrt(),
-        }
-    }
+/// The per-channel batch mean of features `[N, C, H, W]` (over N, H, W), `[1, C, 1, 1]`.
+///
+/// The reference also computes the per-channel standard deviation (sqrt of the unbiased
+/// variance + 1e-5), but its perturbation `((x - mu) / sigma) * (sigma * s_sigma)` reduces to
+/// `(x - mu) * s_sigma`, which is what the reference code evaluates; so do we.
+fn channel_mean(x: &Tensor<4>) -> Tensor<4> {
+    x.clone().mean_dims(&[0, 2, 3])
 }
 
 /// The AdvBN adversary.
@@ -129,22 +114,24 @@ impl AdvBn {
         &self.config
     }
 
-    /// Perturbs `features` (taken at `self.config().cut`) with explicit factors `[1, C, 1, 1]`:
-    /// `((x - mu) / sigma) * (sigma * s_sigma) + mu * s_mu`, then a ReLU if `relu`.
+    /// Perturbs `features` with explicit factors `[1, C, 1, 1]`: the per-channel batch mean
+    /// `mu` becomes `mu * s_mu` and the deviations from it are scaled by `s_sigma`,
+    /// `(x - mu) * s_sigma + mu * s_mu`, then a ReLU if `relu_after`.
+    ///
+    /// Shapes: `[N, C, H, W]` -> `[N, C, H, W]`.
     pub fn perturb(features: Tensor<4>, s_mu: Tensor<4>, s_sigma: Tensor<4>, relu_after: bool) -> Tensor<4> {
-        let stats = ChannelStats::of(&features);
-        Self::perturb_with(features, &stats, s_mu, s_sigma, relu_after)
+        let mean = channel_mean(&features);
+        Self::perturb_with(features, &mean, s_mu, s_sigma, relu_after)
     }
 
     fn perturb_with(
         features: Tensor<4>,
-        stats: &ChannelStats,
+        mean: &Tensor<4>,
         s_mu: Tensor<4>,
         s_sigma: Tensor<4>,
         relu_after: bool,
     ) -> Tensor<4> {
-        let normalized = (features - stats.mean.clone()) / stats.std.clone();
-        let out = normalized * (stats.std.clone() * s_sigma) + stats.mean.clone() * s_mu;
+        let out = (features - mean.clone()) * s_sigma + mean.clone() * s_mu;
         if relu_after { relu(out) } else { out }
     }
 
@@ -173,11 +160,11 @@ impl AdvBn {
         let x = features.detach();
         let device = x.device();
         let [_, channels, _, _] = x.dims();
-        let stats = ChannelStats::of(&x);
+        let mean = channel_mean(&x);
         let (lo, hi) = (1.0 - cfg.epsilon, 1.0 + cfg.epsilon);
 
         let loss_at = |s_mu: Tensor<4>, s_sigma: Tensor<4>| {
-            let perturbed = Self::perturb_with(x.clone(), &stats, s_mu, s_sigma, relu_after);
+            let perturbed = Self::perturb_with(x.clone(), &mean, s_mu, s_sigma, relu_after);
             cross_entropy(head.head_from(perturbed, cfg.cut, mode), targets.clone())
         };
 
@@ -207,7 +194,7 @@ impl AdvBn {
         // No forward pass at the final factors here: the training step's adversarial
         // forward is that pass (with batch statistics), so it would be work done twice.
         let perturbed =
-            Self::perturb_with(x, &stats, on_device(&s_mu), on_device(&s_sigma), relu_after).detach();
+            Self::perturb_with(x, &mean, on_device(&s_mu), on_device(&s_sigma), relu_after).detach();
         let values = |s: Tensor<4>| s.into_data().try_to_vec::<f32>().expect("f32 factors");
         AttackOutcome {
             features: perturbed,
