@@ -15,6 +15,7 @@
 
 mod contract;
 mod geometry;
+pub mod ops;
 mod pipeline;
 mod pixels;
 mod rng;
