@@ -13,6 +13,7 @@
 
 #![warn(missing_docs)]
 
+mod augmix;
 mod contract;
 mod geometry;
 pub mod ops;
@@ -20,6 +21,7 @@ mod pipeline;
 mod pixels;
 mod rng;
 
+pub use augmix::{AugMix, AugMixParams, AugMixVariant, mix, mix_reference};
 pub use contract::{Augment, ConfigError, Validate, check_range};
 pub use geometry::{CropParams, FlipParams, HorizontalFlip, RandomCrop};
 pub use pipeline::{
