@@ -13,12 +13,15 @@
 
 #![warn(missing_docs)]
 
+mod augmix;
 mod contract;
 mod geometry;
+pub mod ops;
 mod pipeline;
 mod pixels;
 mod rng;
 
+pub use augmix::{AugMix, AugMixParams, AugMixVariant, mix, mix_reference};
 pub use contract::{Augment, ConfigError, Validate, check_range};
 pub use geometry::{CropParams, FlipParams, HorizontalFlip, RandomCrop};
 pub use pipeline::{

@@ -73,6 +73,8 @@ pixel_stages! {
     RandomCrop(RandomCrop, CropParams, shared = true),
     /// [`HorizontalFlip`]: mirror left-right.
     HorizontalFlip(HorizontalFlip, FlipParams, shared = true),
+    /// [`AugMix`](crate::AugMix): per view, float output.
+    Augmix(crate::AugMix, crate::AugMixParams, shared = false),
 }
 
 impl From<RgbImage> for Image {

@@ -1,0 +1,578 @@
+//! AugMix (Hendrycks et al., ICLR 2020), faithful to the paper's reference implementation
+//! (`augment_and_mix` / the CIFAR `aug` function of google-research/augmix) and to the Pillow
+//! operations it calls ([`crate::ops`]).
+//!
+//! One application: draw chain weights `w ~ Dirichlet(alpha, ..., alpha)` (`width` chains)
+//! and a skip weight `m ~ Beta(alpha, alpha)`; for each chain, start again from the clean
+//! image and apply `depth` ops (`depth = -1`: uniform in 1..=3), each drawn uniformly from the
+//! op list with a level `~ U(0.1, severity)` mapped to its Pillow value as in the reference
+//! (see [`Op::sample`]); then mix in float after converting to [0, 1]:
+//! `out = (1 - m) x + m sum_i w_i chain_i`.
+//!
+//! Everything random is in [`AugMixParams`] (each chain's ops with their Pillow values, the
+//! weights, `m`), so an application replays exactly from its params. The output is a
+//! [`FloatImage`] (f32 HWC in [0, 1]).
+//!
+//! Speed: [`AugMix::apply`] never materializes what it can fold. Consecutive point ops
+//! (autocontrast, equalize, posterize, solarize, brightness) collapse into one per-channel
+//! table, with the histograms that autocontrast and equalize need pushed through the tables
+//! instead of recomputed; a chain's last table is folded into its weighted accumulation; the
+//! clean image's histogram is computed at most once; the weights `m w_i` and `1 - m` and the
+//! 1/255 scale are folded into one f32 accumulator; the u8 buffers are per-thread and reused.
+//! [`mix_reference`] is the plain evaluation, op by op, that the fast path is tested against.
+
+use std::cell::RefCell;
+
+use image::RgbImage;
+use rand::RngExt;
+use rand_distr::{Beta, Distribution, Gamma};
+use serde::{Deserialize, Serialize};
+
+use crate::ops::{Histogram, Lut, Op, OpParams, apply_lut_into, compose, histogram, push_histogram};
+use crate::{AugRng, Augment, ConfigError, FloatImage, ImageSize, Validate, check_range};
+
+/// Which sampling AugMix follows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AugMixVariant {
+    /// The paper's reference implementation (continuous levels, `all_ops` as configured).
+    #[default]
+    Paper,
+}
+
+/// AugMix configuration (recipe `kind = "augmix"`).
+///
+/// ```
+/// use advbn_augmenters::{AugMix, Augment, SampleKey, ImageSize, Validate};
+/// let augmix = AugMix::default(); // severity 3, width 3, depth -1, alpha 1
+/// augmix.validate().unwrap();
+/// let img = image::RgbImage::from_fn(32, 32, |x, y| image::Rgb([x as u8 * 8, y as u8 * 8, 128]));
+/// let params = augmix.sample(&mut SampleKey::new(0, 0, 0).view(1).rng(), ImageSize::of(&img));
+/// assert_eq!(params.chains.len(), 3);
+/// let out = augmix.apply(&img, &params);
+/// assert_eq!(out.size(), ImageSize::of(&img));
+/// assert!(out.as_slice().iter().all(|v| (0.0..=1.0).contains(v)));
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AugMix {
+    /// Severity of the ops, 1..=10: levels are drawn uniformly in `[0.1, severity)`.
+    #[serde(default = "default_severity")]
+    pub severity: u32,
+    /// Number of chains mixed, 1..=16.
+    #[serde(default = "default_width")]
+    pub width: u32,
+    /// Ops per chain, 1..=16, or -1 for a uniform draw in 1..=3 per chain.
+    #[serde(default = "default_depth")]
+    pub depth: i32,
+    /// Concentration of the Dirichlet chain weights and of the Beta skip weight, in
+    /// 0.01..=100.
+    #[serde(default = "default_alpha")]
+    pub alpha: f64,
+    /// Also draw the ops that overlap ImageNet-C (color, contrast, brightness, sharpness).
+    #[serde(default)]
+    pub all_ops: bool,
+    /// The sampling scheme.
+    #[serde(default)]
+    pub variant: AugMixVariant,
+}
+
+fn default_severity() -> u32 {
+    3
+}
+fn default_width() -> u32 {
+    3
+}
+fn default_depth() -> i32 {
+    -1
+}
+fn default_alpha() -> f64 {
+    1.0
+}
+
+impl Default for AugMix {
+    fn default() -> Self {
+        Self {
+            severity: default_severity(),
+            width: default_width(),
+            depth: default_depth(),
+            alpha: default_alpha(),
+            all_ops: false,
+            variant: AugMixVariant::Paper,
+        }
+    }
+}
+
+impl Validate for AugMix {
+    fn validate(&self) -> Result<(), ConfigError> {
+        check_range("severity", self.severity, 1, 10)?;
+        check_range("width", self.width, 1, 16)?;
+        if self.depth != -1 && !(1..=16).contains(&self.depth) {
+            return Err(ConfigError::new(
+                "depth",
+                format!(
+                    "is {}, allowed values are -1 (uniform in 1..=3) and 1..=16",
+                    self.depth
+                ),
+            ));
+        }
+        if !self.alpha.is_finite() {
+            return Err(ConfigError::new("alpha", "must be a finite number in 0.01..=100"));
+        }
+        check_range("alpha", self.alpha, 0.01, 100.0)
+    }
+}
+
+/// Everything random about one AugMix application.
+///
+/// ```
+/// use advbn_augmenters::{AugMixParams, ops::OpParams};
+/// let p = AugMixParams {
+///     chains: vec![vec![OpParams::Equalize, OpParams::Rotate { degrees: -7.0 }]],
+///     weights: vec![1.0],
+///     skip: 0.25,
+/// };
+/// let json = serde_json::to_string(&p).unwrap();
+/// assert!(json.contains(r#"{"op":"rotate","degrees":-7.0}"#));
+/// assert_eq!(serde_json::from_str::<AugMixParams>(&json).unwrap(), p);
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AugMixParams {
+    /// Each chain's ops with their Pillow-level values, applied in order to the clean image.
+    pub chains: Vec<Vec<OpParams>>,
+    /// The chains' mixing weights (Dirichlet; sum 1), as f32 like the reference.
+    pub weights: Vec<f32>,
+    /// The weight `m` of the mixed chains against the clean image (Beta).
+    pub skip: f32,
+}
+
+impl AugMix {
+    /// The ops chains draw from.
+    pub fn ops(&self) -> &'static [Op] {
+        if self.all_ops { &Op::ALL } else { &Op::PAPER }
+    }
+}
+
+impl Augment for AugMix {
+    type Params = AugMixParams;
+    type Output = FloatImage;
+
+    /// Draw order: the `width` Dirichlet weights (normalized Gamma(alpha, 1) draws), `m`, then
+    /// per chain its depth (when `depth = -1`) and per op its choice and its value.
+    fn sample(&self, rng: &mut AugRng, size: ImageSize) -> AugMixParams {
+        let alpha = self.alpha.clamp(0.01, 100.0);
+        let gamma = Gamma::new(alpha, 1.0).expect("alpha is positive");
+        let draws: Vec<f64> = (0..self.width.max(1)).map(|_| gamma.sample(rng)).collect();
+        let total: f64 = draws.iter().sum();
+        let weights = if total > 0.0 && total.is_finite() {
+            draws.iter().map(|&g| (g / total) as f32).collect()
+        } else {
+            // Every Gamma draw underflowed (tiny alpha): fall back to equal weights.
+            vec![1.0 / draws.len() as f32; draws.len()]
+        };
+        let skip = Beta::new(alpha, alpha).expect("alpha is positive").sample(rng) as f32;
+        let ops = self.ops();
+        let severity = f64::from(self.severity.clamp(1, 10));
+        let chains = (0..self.width.max(1))
+            .map(|_| {
+                let depth = if self.depth > 0 {
+                    self.depth as usize
+                } else {
+                    rng.random_range(1..=3)
+                };
+                (0..depth)
+                    .map(|_| {
+                        let op = ops[rng.random_range(0..ops.len())];
+                        op.sample(severity, rng, size)
+                    })
+                    .collect()
+            })
+            .collect();
+        AugMixParams {
+            chains,
+            weights,
+            skip,
+        }
+    }
+
+    fn apply(&self, image: &RgbImage, params: &AugMixParams) -> FloatImage {
+        mix(image, params)
+    }
+}
+
+/// The plain evaluation of AugMix params, op by op with the public op functions and the
+/// reference's float arithmetic: `mix = sum_i w_i (chain_i / 255)`, then
+/// `out = (1 - m) (x / 255) + m mix`. Slow; it documents the semantics and is what
+/// [`AugMix::apply`] is tested against (they agree to within f32 rounding).
+///
+/// ```
+/// use advbn_augmenters::{AugMixParams, mix_reference, ops::OpParams};
+/// let img = image::RgbImage::from_pixel(2, 2, image::Rgb([255, 0, 102]));
+/// let p = AugMixParams { chains: vec![vec![OpParams::Solarize { threshold: 0 }]], weights: vec![1.0], skip: 0.5 };
+/// let out = mix_reference(&img, &p);
+/// assert_eq!(out.pixel(0, 0), [0.5, 0.5, 0.5]);
+/// ```
+pub fn mix_reference(image: &RgbImage, params: &AugMixParams) -> FloatImage {
+    let to_float =
+        |img: &RgbImage| -> Vec<f32> { img.as_raw().iter().map(|&v| f32::from(v) / 255.0).collect() };
+    let mut mixed = vec![0.0f32; image.len()];
+    for (chain, &w) in params.chains.iter().zip(&params.weights) {
+        let mut img = image.clone();
+        for op in chain {
+            img = op.apply(&img);
+        }
+        for (m, v) in mixed.iter_mut().zip(to_float(&img)) {
+            *m += w * v;
+        }
+    }
+    let m = params.skip;
+    let data = to_float(image)
+        .iter()
+        .zip(&mixed)
+        .map(|(&x, &mx)| (1.0 - m) * x + m * mx)
+        .collect();
+    FloatImage::from_raw(ImageSize::of(image), data).expect("same length")
+}
+
+/// Reusable per-thread buffers, so that a batch allocates only its outputs.
+#[derive(Default)]
+struct Scratch {
+    a: Vec<u8>,
+    b: Vec<u8>,
+    extra: Vec<u8>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Where a chain's current image is.
+#[derive(Clone, Copy, PartialEq)]
+enum Cur {
+    Clean,
+    A,
+    B,
+}
+
+/// Adds `scale * table[c][v]` for every sample `v` of channel `c` of `src` into `acc`.
+fn accumulate_lut(acc: &mut [f32], src: &[u8], lut: &Lut, scale: f32) {
+    let mut table = [[0f32; 256]; 3];
+    for c in 0..3 {
+        for v in 0..256 {
+            table[c][v] = scale * f32::from(lut[c][v]);
+        }
+    }
+    for (a, s) in acc.chunks_exact_mut(3).zip(src.chunks_exact(3)) {
+        a[0] += table[0][s[0] as usize];
+        a[1] += table[1][s[1] as usize];
+        a[2] += table[2][s[2] as usize];
+    }
+}
+
+/// Adds `scale * v` for every sample `v` of `src` into `acc`.
+fn accumulate(acc: &mut [f32], src: &[u8], scale: f32) {
+    for (a, &s) in acc.iter_mut().zip(src) {
+        *a += scale * f32::from(s);
+    }
+}
+
+/// The fast evaluation of AugMix params (what [`AugMix::apply`] does); see the module docs.
+///
+/// # Panics
+/// When `params.weights` is shorter than `params.chains`.
+pub fn mix(image: &RgbImage, params: &AugMixParams) -> FloatImage {
+    assert!(
+        params.weights.len() >= params.chains.len(),
+        "a weight per chain is needed"
+    );
+    let (w, h) = image.dimensions();
+    let clean = image.as_raw().as_slice();
+    let n = clean.len();
+    let m = params.skip;
+    let base = (1.0 - m) / 255.0;
+    let mut acc: Vec<f32> = clean.iter().map(|&v| base * f32::from(v)).collect();
+    let mut clean_hist: Option<Histogram> = None;
+
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        let Scratch { a, b, extra } = &mut *scratch;
+        a.resize(n, 0);
+        b.resize(n, 0);
+        for (chain, &weight) in params.chains.iter().zip(&params.weights) {
+            let mut cur = Cur::Clean;
+            let mut pending: Option<Lut> = None;
+            for op in chain {
+                if op.is_point_op() {
+                    let needs_hist = matches!(op, OpParams::Autocontrast | OpParams::Equalize);
+                    let hist = if needs_hist {
+                        let h = match cur {
+                            Cur::Clean => *clean_hist.get_or_insert_with(|| histogram(clean)),
+                            Cur::A => histogram(a),
+                            Cur::B => histogram(b),
+                        };
+                        match &pending {
+                            Some(p) => push_histogram(&h, p),
+                            None => h,
+                        }
+                    } else {
+                        [[0; 256]; 3]
+                    };
+                    let lut = op.lut(&hist).expect("a point op has a table");
+                    pending = Some(match pending {
+                        Some(p) => compose(&p, &lut),
+                        None => lut,
+                    });
+                    continue;
+                }
+                // A geometric or neighbourhood op: materialize any pending table first, then
+                // run the op into the free buffer.
+                cur = match (cur, pending.take()) {
+                    (Cur::Clean, None) => {
+                        op.apply_into(clean, w, h, a, extra);
+                        Cur::A
+                    }
+                    (Cur::Clean, Some(p)) => {
+                        apply_lut_into(clean, a, &p);
+                        op.apply_into(a, w, h, b, extra);
+                        Cur::B
+                    }
+                    (Cur::A, None) => {
+                        op.apply_into(a, w, h, b, extra);
+                        Cur::B
+                    }
+                    (Cur::A, Some(p)) => {
+                        apply_lut_into(a, b, &p);
+                        op.apply_into(b, w, h, a, extra);
+                        Cur::A
+                    }
+                    (Cur::B, None) => {
+                        op.apply_into(b, w, h, a, extra);
+                        Cur::A
+                    }
+                    (Cur::B, Some(p)) => {
+                        apply_lut_into(b, a, &p);
+                        op.apply_into(a, w, h, b, extra);
+                        Cur::B
+                    }
+                };
+            }
+            let src: &[u8] = match cur {
+                Cur::Clean => clean,
+                Cur::A => a,
+                Cur::B => b,
+            };
+            let scale = m * weight / 255.0;
+            match &pending {
+                Some(p) => accumulate_lut(&mut acc, src, p, scale),
+                None => accumulate(&mut acc, src, scale),
+            }
+        }
+    });
+    FloatImage::from_raw(ImageSize::new(w, h), acc).expect("same length")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SampleKey;
+
+    fn photo(w: u32, h: u32, seed: u32) -> RgbImage {
+        let mut s = seed.wrapping_mul(2_654_435_761) | 1;
+        RgbImage::from_fn(w, h, |x, y| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            let n = (s >> 28) as u8;
+            image::Rgb([
+                (x * 7 + y) as u8 ^ n,
+                (y * 5) as u8 + n,
+                90 + ((x + y) % 50) as u8,
+            ])
+        })
+    }
+
+    fn max_abs_diff(a: &FloatImage, b: &FloatImage) -> f32 {
+        a.as_slice()
+            .iter()
+            .zip(b.as_slice())
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn fast_path_equals_the_plain_evaluation() {
+        for all_ops in [false, true] {
+            let augmix = AugMix {
+                all_ops,
+                severity: 10,
+                depth: -1,
+                width: 4,
+                ..AugMix::default()
+            };
+            for i in 0..150u64 {
+                let (w, h) = [(32, 32), (17, 9), (1, 1), (3, 40)][i as usize % 4];
+                let img = photo(w, h, i as u32);
+                let params = augmix.sample(&mut SampleKey::new(3, 0, i).view(1).rng(), ImageSize::of(&img));
+                let diff = max_abs_diff(&mix(&img, &params), &mix_reference(&img, &params));
+                assert!(diff < 2e-6, "{diff} for {params:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn long_point_op_chains_fuse_correctly() {
+        let img = photo(20, 12, 4);
+        let params = AugMixParams {
+            chains: vec![
+                vec![
+                    OpParams::Solarize { threshold: 100 },
+                    OpParams::Autocontrast,
+                    OpParams::Posterize { bits: 5 },
+                    OpParams::Equalize,
+                    OpParams::Rotate { degrees: 13.0 },
+                    OpParams::Equalize,
+                    OpParams::Brightness { factor: 1.4 },
+                ],
+                vec![OpParams::Equalize, OpParams::Autocontrast],
+                vec![
+                    OpParams::TranslateX { pixels: 3.0 },
+                    OpParams::Solarize { threshold: 3 },
+                ],
+            ],
+            weights: vec![0.2, 0.5, 0.3],
+            skip: 0.9,
+        };
+        assert!(max_abs_diff(&mix(&img, &params), &mix_reference(&img, &params)) < 2e-6);
+    }
+
+    #[test]
+    fn skip_weight_zero_gives_the_clean_image() {
+        let img = photo(8, 8, 1);
+        let mut params = AugMix::default().sample(&mut crate::rng_from_seed(1), ImageSize::of(&img));
+        params.skip = 0.0;
+        // Up to f32 rounding: the fast path scales by a precomputed (1 - m) / 255.
+        assert!(max_abs_diff(&mix(&img, &params), &FloatImage::from_rgb8(&img)) < 1e-6);
+        params.skip = 1.0;
+        assert!(max_abs_diff(&mix(&img, &params), &FloatImage::from_rgb8(&img)) > 0.01);
+    }
+
+    #[test]
+    fn weights_are_a_distribution_and_depth_follows_the_config() {
+        let mut rng = crate::rng_from_seed(2);
+        let size = ImageSize::new(32, 32);
+        let mut depths = [0usize; 4];
+        for _ in 0..500 {
+            let p = AugMix::default().sample(&mut rng, size);
+            let sum: f32 = p.weights.iter().sum();
+            assert!((sum - 1.0).abs() < 1e-5 && p.weights.iter().all(|&w| w >= 0.0));
+            assert!((0.0..=1.0).contains(&p.skip));
+            for chain in &p.chains {
+                depths[chain.len()] += 1;
+                assert!(chain.iter().all(|op| Op::PAPER.contains(&op.op())));
+            }
+        }
+        assert_eq!(depths[0], 0);
+        assert!(depths[1..].iter().all(|&d| d > 350), "{depths:?}");
+        let fixed = AugMix {
+            depth: 5,
+            width: 2,
+            ..AugMix::default()
+        }
+        .sample(&mut rng, size);
+        assert!(fixed.chains.iter().all(|c| c.len() == 5) && fixed.chains.len() == 2);
+    }
+
+    #[test]
+    fn all_ops_draws_the_enhance_ops() {
+        let mut rng = crate::rng_from_seed(4);
+        let augmix = AugMix {
+            all_ops: true,
+            ..AugMix::default()
+        };
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..300 {
+            for chain in augmix.sample(&mut rng, ImageSize::new(32, 32)).chains {
+                seen.extend(chain.iter().map(|op| op.op()));
+            }
+        }
+        assert_eq!(seen.len(), 13);
+    }
+
+    #[test]
+    fn validation_rejects_out_of_range_values() {
+        let bad = [
+            (
+                AugMix {
+                    severity: 0,
+                    ..AugMix::default()
+                },
+                "severity",
+            ),
+            (
+                AugMix {
+                    severity: 11,
+                    ..AugMix::default()
+                },
+                "severity",
+            ),
+            (
+                AugMix {
+                    width: 0,
+                    ..AugMix::default()
+                },
+                "width",
+            ),
+            (
+                AugMix {
+                    depth: 0,
+                    ..AugMix::default()
+                },
+                "depth",
+            ),
+            (
+                AugMix {
+                    depth: -2,
+                    ..AugMix::default()
+                },
+                "depth",
+            ),
+            (
+                AugMix {
+                    alpha: 0.0,
+                    ..AugMix::default()
+                },
+                "alpha",
+            ),
+            (
+                AugMix {
+                    alpha: f64::NAN,
+                    ..AugMix::default()
+                },
+                "alpha",
+            ),
+        ];
+        for (config, key) in bad {
+            assert_eq!(config.validate().unwrap_err().key, key, "{config:?}");
+        }
+        AugMix {
+            depth: 16,
+            width: 16,
+            alpha: 0.01,
+            severity: 10,
+            ..AugMix::default()
+        }
+        .validate()
+        .unwrap();
+    }
+
+    #[test]
+    fn config_defaults_and_unknown_fields() {
+        let c: AugMix = serde_json::from_str("{}").unwrap();
+        assert_eq!(c, AugMix::default());
+        let c: AugMix =
+            serde_json::from_str(r#"{"severity": 5, "all_ops": true, "variant": "paper"}"#).unwrap();
+        assert_eq!((c.severity, c.all_ops), (5, true));
+        assert!(serde_json::from_str::<AugMix>(r#"{"sevrity": 5}"#).is_err());
+    }
+}

@@ -1,0 +1,313 @@
+//! The point operations of AugMix (Pillow's `ImageOps.autocontrast`, `equalize`,
+//! `posterize`, `solarize`), as per-channel 256-entry lookup tables.
+//!
+//! Keeping the tables as values (rather than applying them at once) lets a chain of point
+//! operations collapse into one table: the histogram an image-dependent table needs
+//! (autocontrast, equalize) is the previous histogram pushed through the previous table, so
+//! a chain of point ops reads the pixels once. AugMix's mixing uses this.
+
+use image::RgbImage;
+
+/// One 256-entry table per channel (R, G, B).
+pub type Lut = [[u8; 256]; 3];
+
+/// One 256-bin histogram per channel (R, G, B).
+pub type Histogram = [[u32; 256]; 3];
+
+/// The identity table.
+pub const IDENTITY: Lut = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = i as u8;
+        i += 1;
+    }
+    [t, t, t]
+};
+
+/// Per-channel histogram of interleaved RGB samples.
+///
+/// ```
+/// let h = advbn_augmenters::ops::histogram(&[1, 2, 3, 1, 5, 6]);
+/// assert_eq!(h[0][1], 2);
+/// assert_eq!(h[2][6], 1);
+/// ```
+pub fn histogram(rgb: &[u8]) -> Histogram {
+    let mut h = [[0u32; 256]; 3];
+    for px in rgb.chunks_exact(3) {
+        h[0][px[0] as usize] += 1;
+        h[1][px[1] as usize] += 1;
+        h[2][px[2] as usize] += 1;
+    }
+    h
+}
+
+/// The histogram of `lut` applied to an image whose histogram is `h` (exact: a table maps
+/// whole bins).
+pub fn push_histogram(h: &Histogram, lut: &Lut) -> Histogram {
+    let mut out = [[0u32; 256]; 3];
+    for c in 0..3 {
+        for (v, &n) in h[c].iter().enumerate() {
+            out[c][lut[c][v] as usize] += n;
+        }
+    }
+    out
+}
+
+/// `then` after `first`, as one table.
+pub fn compose(first: &Lut, then: &Lut) -> Lut {
+    let mut out = [[0u8; 256]; 3];
+    for c in 0..3 {
+        for v in 0..256 {
+            out[c][v] = then[c][first[c][v] as usize];
+        }
+    }
+    out
+}
+
+/// Writes `lut` applied to `src` into `dst` (both interleaved RGB of the same length).
+pub fn apply_lut_into(src: &[u8], dst: &mut [u8], lut: &Lut) {
+    assert_eq!(src.len(), dst.len(), "source and destination lengths differ");
+    if lut[0] == lut[1] && lut[1] == lut[2] {
+        // Channel-independent tables (posterize, solarize) need no channel bookkeeping.
+        let t = &lut[0];
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d = t[s as usize];
+        }
+    } else {
+        for (d, s) in dst.chunks_exact_mut(3).zip(src.chunks_exact(3)) {
+            d[0] = lut[0][s[0] as usize];
+            d[1] = lut[1][s[1] as usize];
+            d[2] = lut[2][s[2] as usize];
+        }
+    }
+}
+
+/// `lut` applied to an image.
+pub fn apply_lut(image: &RgbImage, lut: &Lut) -> RgbImage {
+    let mut out = RgbImage::new(image.width(), image.height());
+    apply_lut_into(image.as_raw(), &mut out, lut);
+    out
+}
+
+/// Pillow's `ImageOps.autocontrast(image, cutoff=0)` table for one channel: the lowest
+/// present value maps to 0, the highest to 255, linearly in between with Python's `int()`
+/// (truncation); a channel with a single value (or none) is left alone.
+fn autocontrast_channel(h: &[u32; 256]) -> [u8; 256] {
+    let lo = h.iter().position(|&n| n != 0);
+    let hi = h.iter().rposition(|&n| n != 0);
+    let (lo, hi) = match (lo, hi) {
+        (Some(lo), Some(hi)) if hi > lo => (lo, hi),
+        _ => return IDENTITY[0],
+    };
+    let scale = 255.0 / (hi - lo) as f64;
+    let offset = -(lo as f64) * scale;
+    let mut t = [0u8; 256];
+    for (ix, out) in t.iter_mut().enumerate() {
+        // Same operation order as Pillow (`ix * scale + offset`), then `int()`.
+        let v = (ix as f64 * scale + offset) as i64;
+        *out = v.clamp(0, 255) as u8;
+    }
+    t
+}
+
+/// The autocontrast table (cutoff 0) of an image with histogram `h`.
+pub fn autocontrast_lut(h: &Histogram) -> Lut {
+    [
+        autocontrast_channel(&h[0]),
+        autocontrast_channel(&h[1]),
+        autocontrast_channel(&h[2]),
+    ]
+}
+
+/// Pillow's `ImageOps.equalize` table for one channel: `step` is the number of samples
+/// outside the last occupied bin divided by 255 (integer division), and value `i` maps to
+/// `(step / 2 + samples below i) / step`, clamped to 255 as Pillow's `point` clamps.
+fn equalize_channel(h: &[u32; 256]) -> [u8; 256] {
+    let mut occupied = h.iter().filter(|&&n| n != 0);
+    let count = occupied.clone().count();
+    if count <= 1 {
+        return IDENTITY[0];
+    }
+    let last = u64::from(*occupied.next_back().expect("two occupied bins"));
+    let total: u64 = h.iter().map(|&n| u64::from(n)).sum();
+    let step = (total - last) / 255;
+    if step == 0 {
+        return IDENTITY[0];
+    }
+    let mut t = [0u8; 256];
+    let mut n = step / 2;
+    for (out, &bin) in t.iter_mut().zip(h) {
+        *out = (n / step).min(255) as u8;
+        n += u64::from(bin);
+    }
+    t
+}
+
+/// The equalize table of an image with histogram `h`.
+pub fn equalize_lut(h: &Histogram) -> Lut {
+    [
+        equalize_channel(&h[0]),
+        equalize_channel(&h[1]),
+        equalize_channel(&h[2]),
+    ]
+}
+
+/// Pillow's `ImageOps.posterize(image, bits)` table: keep the `bits` high bits (1..=8).
+///
+/// # Panics
+/// When `bits` is outside 1..=8.
+pub fn posterize_lut(bits: u8) -> Lut {
+    assert!(
+        (1..=8).contains(&bits),
+        "posterize bits must be in 1..=8, got {bits}"
+    );
+    let mask = !((1u16 << (8 - bits)) - 1) as u8;
+    let mut t = [0u8; 256];
+    for (i, out) in t.iter_mut().enumerate() {
+        *out = i as u8 & mask;
+    }
+    [t, t, t]
+}
+
+/// Pillow's `ImageOps.solarize(image, threshold)` table: values `>= threshold` are inverted
+/// (`255 - v`); 256 leaves the image unchanged, 0 inverts everything.
+pub fn solarize_lut(threshold: u16) -> Lut {
+    let mut t = [0u8; 256];
+    for (i, out) in t.iter_mut().enumerate() {
+        *out = if (i as u16) < threshold {
+            i as u8
+        } else {
+            255 - i as u8
+        };
+    }
+    [t, t, t]
+}
+
+/// `ImageOps.autocontrast(image)` (cutoff 0): stretches each channel to 0..=255.
+///
+/// ```
+/// use image::RgbImage;
+/// let img = RgbImage::from_raw(2, 1, vec![10, 0, 0, 20, 255, 0]).unwrap();
+/// let out = advbn_augmenters::ops::autocontrast(&img);
+/// assert_eq!(out.as_raw(), &vec![0, 0, 0, 255, 255, 0]);
+/// ```
+pub fn autocontrast(image: &RgbImage) -> RgbImage {
+    apply_lut(image, &autocontrast_lut(&histogram(image.as_raw())))
+}
+
+/// `ImageOps.equalize(image)`: per-channel histogram equalization.
+///
+/// ```
+/// use image::RgbImage;
+/// let img = RgbImage::from_raw(2, 1, vec![0, 0, 0, 1, 1, 1]).unwrap();
+/// let out = advbn_augmenters::ops::equalize(&img);
+/// assert_eq!(out.dimensions(), (2, 1));
+/// ```
+pub fn equalize(image: &RgbImage) -> RgbImage {
+    apply_lut(image, &equalize_lut(&histogram(image.as_raw())))
+}
+
+/// `ImageOps.posterize(image, bits)`, `bits` in 1..=8.
+///
+/// ```
+/// use image::RgbImage;
+/// let img = RgbImage::from_raw(1, 1, vec![0b1011_0110, 255, 7]).unwrap();
+/// assert_eq!(advbn_augmenters::ops::posterize(&img, 2).as_raw(), &vec![0b1000_0000, 192, 0]);
+/// ```
+///
+/// # Panics
+/// When `bits` is outside 1..=8.
+pub fn posterize(image: &RgbImage, bits: u8) -> RgbImage {
+    apply_lut(image, &posterize_lut(bits))
+}
+
+/// `ImageOps.solarize(image, threshold)`, `threshold` in 0..=256.
+///
+/// ```
+/// use image::RgbImage;
+/// let img = RgbImage::from_raw(1, 1, vec![10, 128, 200]).unwrap();
+/// assert_eq!(advbn_augmenters::ops::solarize(&img, 128).as_raw(), &vec![10, 127, 55]);
+/// ```
+pub fn solarize(image: &RgbImage, threshold: u16) -> RgbImage {
+    apply_lut(image, &solarize_lut(threshold))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noise(n: usize, seed: u32) -> Vec<u8> {
+        let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+        (0..3 * n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                (s >> 8) as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pushed_histogram_equals_histogram_of_mapped_image() {
+        let src = noise(500, 3);
+        let lut = compose(&autocontrast_lut(&histogram(&src)), &posterize_lut(3));
+        let mut dst = vec![0; src.len()];
+        apply_lut_into(&src, &mut dst, &lut);
+        assert_eq!(push_histogram(&histogram(&src), &lut), histogram(&dst));
+    }
+
+    #[test]
+    fn compose_matches_sequential_application() {
+        let src = noise(300, 9);
+        let (a, b) = (solarize_lut(77), equalize_lut(&histogram(&src)));
+        let (mut one, mut two) = (vec![0; src.len()], vec![0; src.len()]);
+        apply_lut_into(&src, &mut one, &a);
+        apply_lut_into(&one.clone(), &mut one, &b);
+        apply_lut_into(&src, &mut two, &compose(&a, &b));
+        assert_eq!(one, two);
+    }
+
+    #[test]
+    fn autocontrast_stretches_to_full_range() {
+        let mut h = [[0u32; 256]; 3];
+        h[0][50] = 3;
+        h[0][150] = 1;
+        let t = autocontrast_lut(&h);
+        assert_eq!((t[0][50], t[0][150], t[0][100]), (0, 255, 127));
+        assert_eq!(t[0][0], 0);
+        assert_eq!(t[0][255], 255);
+        // An empty channel is left alone.
+        assert_eq!(t[1], IDENTITY[0]);
+    }
+
+    #[test]
+    fn equalize_of_single_value_channel_is_identity() {
+        let mut h = [[0u32; 256]; 3];
+        h[0][7] = 100;
+        assert_eq!(equalize_lut(&h)[0], IDENTITY[0]);
+    }
+
+    #[test]
+    fn equalize_can_reach_the_top_and_is_clamped() {
+        // 256 samples below the last bin: step = 1, so the last bin maps to 256 -> 255.
+        let mut h = [[0u32; 256]; 3];
+        h[0][0] = 255;
+        h[0][1] = 1;
+        h[0][2] = 1;
+        let t = equalize_lut(&h)[0];
+        assert_eq!((t[0], t[1], t[2]), (0, 255, 255));
+    }
+
+    #[test]
+    fn posterize_and_solarize_tables() {
+        assert_eq!(posterize_lut(8), IDENTITY);
+        assert_eq!(posterize_lut(1)[0][127], 0);
+        assert_eq!(posterize_lut(1)[0][128], 128);
+        assert_eq!(solarize_lut(256), IDENTITY);
+        assert_eq!(solarize_lut(0)[0][0], 255);
+        assert_eq!(solarize_lut(100)[0][99], 99);
+        assert_eq!(solarize_lut(100)[0][100], 155);
+    }
+}
