@@ -100,3 +100,73 @@ pub fn eval_throughput(arch: Arch, batch: usize, iters: usize, device: &Device) 
     }
     (batch * iters) as f64 / start.elapsed().as_secs_f64()
 }
+
+/// Reads the first `count` images (sorted by path within the archive's order of `test/`
+/// entries, falling back to any JPEG/PNG) of a `.tar.gz` of image files, such as the CIFAR-10
+/// JPEG copy, without unpacking it.
+pub fn images_from_tar_gz(path: &std::path::Path, count: usize) -> Result<Vec<image::RgbImage>, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let mut images = Vec::with_capacity(count);
+    let entries = archive
+        .entries()
+        .map_err(|e| format!("{}: not a tar.gz archive ({e})", path.display()))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| format!("{}: corrupt archive ({e})", path.display()))?;
+        let name = entry.path().map(|p| p.to_string_lossy().to_lowercase()).unwrap_or_default();
+        if !(name.ends_with(".jpg") || name.ends_with(".jpeg") || name.ends_with(".png")) {
+            continue;
+        }
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes)
+            .map_err(|e| format!("{}: corrupt archive ({e})", path.display()))?;
+        let decoded = image::load_from_memory(&bytes).map_err(|e| format!("{}:{name}: {e}", path.display()))?;
+        images.push(crate::augmenters::to_rgb8(decoded));
+        if images.len() == count {
+            break;
+        }
+    }
+    if images.is_empty() {
+        return Err(format!("{}: no images found", path.display()));
+    }
+    Ok(images)
+}
+
+/// One augmentation-throughput row, as `advbn bench --json` writes it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AugmentBenchRow {
+    /// The op name, `augmix` (one view) or `augmix-jsd` (clean + 2 views).
+    pub name: String,
+    /// Image side in pixels.
+    pub size: u32,
+    /// Worker threads.
+    pub threads: usize,
+    /// Throughput, source images per second.
+    pub images_per_s: f64,
+}
+
+/// Times `work` over `images` repeatedly for at least `min_seconds` (after one warm-up
+/// pass) on a pool of `threads` threads; returns images per second.
+pub fn time_images(
+    images: &[image::RgbImage],
+    threads: usize,
+    min_seconds: f64,
+    work: &(dyn Fn(usize, &image::RgbImage) + Sync),
+) -> f64 {
+    use rayon::prelude::*;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a thread pool");
+    pool.install(|| {
+        let pass = || images.par_iter().enumerate().for_each(|(i, img)| work(i, img));
+        pass();
+        let start = Instant::now();
+        let mut done = 0usize;
+        while start.elapsed().as_secs_f64() < min_seconds {
+            pass();
+            done += images.len();
+        }
+        done as f64 / start.elapsed().as_secs_f64()
+    })
+}

@@ -3,6 +3,7 @@
 //! adversary of Adversarial Batch Normalization (AdvBN), on burn.
 
 pub mod bench;
+pub mod cli;
 pub mod data;
 pub mod device;
 pub mod eval;

@@ -20,6 +20,7 @@ pub mod ops;
 mod pipeline;
 mod pixels;
 mod rng;
+mod sheet;
 
 pub use augmix::{AugMix, AugMixParams, AugMixVariant, mix, mix_reference};
 pub use contract::{Augment, ConfigError, Validate, check_range};
@@ -29,3 +30,4 @@ pub use pipeline::{
 };
 pub use pixels::{FloatImage, Image, ImageSize, to_rgb8};
 pub use rng::{AugRng, SampleKey, rng_from_seed};
+pub use sheet::contact_sheet;

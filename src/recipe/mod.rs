@@ -2,6 +2,12 @@
 //! stack, the consistency loss, the feature-space stack, evaluation), parsed from TOML
 //! into typed configs once; nothing below this module reads TOML.
 
+mod builtin;
+mod overrides;
+
+pub use builtin::{BUILTIN, builtin, builtin_names, resolve};
+pub use overrides::apply_overrides;
+
 use serde::{Deserialize, Serialize};
 
 use crate::augmenters::{ConfigError, Pipeline, PixelStage, check_range};
@@ -330,6 +336,20 @@ impl Recipe {
 /// A recipe that could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum RecipeError {
+    /// Neither a built-in name nor a file.
+    #[error("unknown recipe `{name}`: not a built-in ({builtin}) and not a file")]
+    Unknown {
+        /// What was asked for.
+        name: String,
+        /// The built-in names.
+        builtin: String,
+    },
+    /// A `--set` that does not apply.
+    #[error("{message}")]
+    Override {
+        /// What is wrong.
+        message: String,
+    },
     /// TOML syntax, an unknown key or a wrong type.
     #[error("{origin}: {message}")]
     Parse {

@@ -1,0 +1,135 @@
+//! `advbn bench`: images per second of each augmentation op and of AugMix, on real CIFAR
+//! images, one thread and all threads; with `--train`, training-step throughput.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::common::{CliError, CliResult, device};
+use crate::augmenters::ops::{Op, op_names};
+use crate::augmenters::{AugMix, ImageSize, Pipeline, PixelStage, SampleKey};
+use crate::bench::{AugmentBenchRow, TrainBenchRow, images_from_tar_gz, time_images, train_throughput};
+use crate::model::Arch;
+
+/// Arguments of `advbn bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Image side: 32 (CIFAR) or 224 (CIFAR upsampled bilinearly).
+    #[arg(long, default_value_t = 32)]
+    pub size: u32,
+    /// Threads for the multi-threaded rows (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Write the rows as a JSON array to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// The image archive to read test images from.
+    #[arg(long, value_name = "TAR_GZ", env = "ADVBN_CIFAR_TAR", default_value = "../shared/data/cifar10-jpg.tar.gz")]
+    pub images: PathBuf,
+    /// Number of images in the timed set.
+    #[arg(long, default_value_t = 256)]
+    pub count: usize,
+    /// Minimum seconds per row.
+    #[arg(long, default_value_t = 1.0)]
+    pub seconds: f64,
+    /// Measure training steps instead: plain vs AdvBN (6 steps, cut after stage 1).
+    #[arg(long)]
+    pub train: bool,
+    /// Models for --train (comma-separated).
+    #[arg(long, default_value = "resnet20,preact_resnet18", value_delimiter = ',')]
+    pub models: Vec<String>,
+    /// Batch size for --train.
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    /// Timed steps per row for --train (after one warm-up step).
+    #[arg(long, default_value_t = 3)]
+    pub steps: usize,
+    /// Device for --train.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+pub fn run(args: BenchArgs) -> CliResult {
+    if args.train {
+        return train_rows(&args);
+    }
+    if args.size != 32 && args.size != 224 {
+        return Err(CliError(format!("--size is {}, valid: 32, 224", args.size)));
+    }
+    let all = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if all == 0 {
+        return Err(CliError("--threads must be at least 1".into()));
+    }
+    let mut images = images_from_tar_gz(&args.images, args.count).map_err(CliError)?;
+    if args.size != 32 {
+        images = images
+            .iter()
+            .map(|img| image::imageops::resize(img, args.size, args.size, image::imageops::FilterType::Triangle))
+            .collect();
+    }
+    let thread_counts: Vec<usize> = if all > 1 { vec![1, all] } else { vec![1] };
+    eprintln!(
+        "{} images of {s}x{s} from {}; at least {:.1}s per row",
+        images.len(),
+        args.images.display(),
+        args.seconds,
+        s = args.size
+    );
+    let mut rows = Vec::new();
+    let mut record = |name: &str, threads: usize, images_per_s: f64| {
+        println!("{name:<14} {:>4}px {threads:>3} thread(s) {images_per_s:>12.0} images/s", args.size);
+        rows.push(AugmentBenchRow {
+            name: name.to_string(),
+            size: args.size,
+            threads,
+            images_per_s,
+        });
+    };
+    for &threads in &thread_counts {
+        for name in op_names() {
+            let op = Op::from_name(name).expect("listed op");
+            let work = |i: usize, img: &image::RgbImage| {
+                let mut rng = SampleKey::new(0, 0, i as u64).rng();
+                let params = op.sample(3.0, &mut rng, ImageSize::of(img));
+                std::hint::black_box(params.apply(img));
+            };
+            record(name, threads, time_images(&images, threads, args.seconds, &work));
+        }
+        let pipeline = Pipeline::new(vec![PixelStage::Augmix(AugMix::default())]).expect("default AugMix");
+        for (name, views) in [("augmix", 1usize), ("augmix-jsd", 2)] {
+            let work = |i: usize, img: &image::RgbImage| {
+                std::hint::black_box(pipeline.run(img, SampleKey::new(0, 0, i as u64), views));
+            };
+            record(name, threads, time_images(&images, threads, args.seconds, &work));
+        }
+    }
+    write_json(&args.json, &rows)
+}
+
+fn train_rows(args: &BenchArgs) -> CliResult {
+    let device = device(&args.device)?;
+    let mut rows: Vec<TrainBenchRow> = Vec::new();
+    for model in &args.models {
+        let arch: Arch = model.parse().map_err(CliError)?;
+        let mut pair = Vec::new();
+        for advbn in [false, true] {
+            eprintln!("timing {} {arch} steps, batch {}...", if advbn { "advbn" } else { "plain" }, args.batch);
+            let row = train_throughput(arch, args.batch, advbn, 1, args.steps.max(1), &device);
+            println!("{:<6} {:<16} batch {:>4} {:>10.1} images/s", row.name, row.model, row.batch, row.images_per_s);
+            pair.push(row.images_per_s);
+            rows.push(row);
+        }
+        println!("{arch}: an AdvBN step costs {:.2}x a plain step", pair[0] / pair[1]);
+    }
+    write_json(&args.json, &rows)
+}
+
+fn write_json<T: serde::Serialize>(path: &Option<PathBuf>, rows: &[T]) -> CliResult {
+    if let Some(path) = path {
+        super::common::check_parent_exists(path)?;
+        std::fs::write(path, serde_json::to_string_pretty(rows).expect("json"))
+            .map_err(|e| CliError(format!("cannot write {}: {e}", path.display())))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}

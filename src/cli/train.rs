@@ -1,0 +1,171 @@
+//! `advbn train`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+
+use super::common::{CliError, CliResult, device, interactive, load_data, load_recipe, parse_data, run_recipe};
+use crate::data::{ImageSource, LoadOptions};
+use crate::train::{TrainSetup, train};
+
+/// Arguments of `advbn train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Built-in recipe name (see `advbn recipes`) or path to a TOML recipe.
+    #[arg(long, required_unless_present = "resume")]
+    pub recipe: Option<String>,
+    /// Data spec: `synthetic`, `cifar10:PATH`, `folder:PATH`, `fashion-mnist[:PATH]`
+    /// (default: the recipe's `data.dataset`).
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Override the number of epochs.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Override the run seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Recipe overrides, `key.path=value` (repeatable), e.g. `--set train.lr=0.05`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// cpu, wgpu or cuda.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Run directory (default: runs/<recipe name>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Start from the weights of a checkpoint (fine-tuning), e.g. runs/baseline/checkpoint.bin.
+    #[arg(long, value_name = "CHECKPOINT")]
+    pub init_from: Option<PathBuf>,
+    /// Use at most this many training images (stratified by class).
+    #[arg(long)]
+    pub train_limit: Option<usize>,
+    /// Use at most this many images per test set (stratified by class).
+    #[arg(long)]
+    pub test_limit: Option<usize>,
+}
+
+/// What a run directory records about its data, so `advbn eval` can find it again.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct RunData {
+    /// The data spec.
+    pub spec: String,
+    /// The training limit.
+    pub train_limit: Option<usize>,
+    /// The test limit.
+    pub test_limit: Option<usize>,
+}
+
+pub fn run(args: TrainArgs) -> CliResult {
+    let (recipe, run_dir) = if args.resume {
+        let dir = args
+            .out
+            .clone()
+            .ok_or_else(|| CliError("--resume needs --out DIR, the run to continue".into()))?;
+        let recipe = run_recipe(&dir)?;
+        if let Some(name) = &args.recipe
+            && *name != recipe.name
+        {
+            return Err(CliError(format!(
+                "{} was trained with recipe `{}`, not `{name}`",
+                dir.display(),
+                recipe.name
+            )));
+        }
+        (recipe, dir)
+    } else {
+        let mut overrides = args.set.clone();
+        if let Some(e) = args.epochs {
+            overrides.push(format!("train.epochs={e}"));
+        }
+        if let Some(s) = args.seed {
+            overrides.push(format!("train.seed={s}"));
+        }
+        let recipe = load_recipe(args.recipe.as_deref().expect("clap requires it"), &overrides)?;
+        let dir = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(&recipe.name));
+        (recipe, dir)
+    };
+    let data = if args.resume {
+        read_run_data(&run_dir)?
+    } else {
+        RunData {
+            spec: args.data.clone().unwrap_or_else(|| recipe.data.dataset.clone()),
+            train_limit: args.train_limit,
+            test_limit: args.test_limit,
+        }
+    };
+    let spec = parse_data(&data.spec)?;
+    let device = device(&args.device)?;
+    let splits = load_data(
+        &spec,
+        &LoadOptions {
+            train_limit: data.train_limit,
+            test_limit: data.test_limit,
+            seed: recipe.train.seed,
+        },
+    )?;
+    let classes = splits.classes().len();
+    if !args.resume {
+        std::fs::create_dir_all(&run_dir)
+            .map_err(|e| CliError(format!("cannot create {}: {e}", run_dir.display())))?;
+        write_run_data(&run_dir, &data)?;
+    }
+    eprintln!(
+        "training `{}` ({}, {} epochs, batch {}) into {}",
+        recipe.name,
+        recipe.model.arch,
+        recipe.train.epochs,
+        recipe.train.batch_size,
+        run_dir.display()
+    );
+    let train_set: Arc<dyn ImageSource> = Arc::new(splits.train);
+    let test_set: Arc<dyn ImageSource> = Arc::new(splits.test);
+    let summary = train(TrainSetup {
+        recipe: recipe.clone(),
+        train: train_set,
+        test: Some(test_set),
+        classes,
+        device,
+        run_dir: run_dir.clone(),
+        resume: args.resume,
+        init_from: args.init_from.clone(),
+        progress: interactive(),
+        label: None,
+        stop_after_epochs: None,
+    })
+    .map_err(CliError::from_display)?;
+    println!(
+        "{}: {} epochs, {} steps in {:.1}s ({:.0} images/s); clean test accuracy {}",
+        recipe.name,
+        summary.epochs,
+        summary.steps,
+        summary.seconds,
+        summary.images_per_s,
+        summary
+            .test_accuracy
+            .map(|a| format!("{:.2}%", 100.0 * a))
+            .unwrap_or_else(|| "n/a".into())
+    );
+    println!("run directory: {}", run_dir.display());
+    Ok(())
+}
+
+fn run_data_path(run_dir: &std::path::Path) -> PathBuf {
+    run_dir.join("data.json")
+}
+
+fn write_run_data(run_dir: &std::path::Path, data: &RunData) -> CliResult {
+    std::fs::write(run_data_path(run_dir), serde_json::to_string_pretty(data).expect("json"))
+        .map_err(|e| CliError(format!("cannot write {}: {e}", run_data_path(run_dir).display())))
+}
+
+/// The data a run was trained on.
+pub fn read_run_data(run_dir: &std::path::Path) -> CliResult<RunData> {
+    let path = run_data_path(run_dir);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| CliError(format!("{}: not a run directory ({e})", run_dir.display())))?;
+    serde_json::from_str(&text).map_err(|e| CliError(format!("{}: {e}", path.display())))
+}
