@@ -4,9 +4,11 @@
 mod augment;
 mod bench;
 mod common;
+mod corrupt;
 mod eval;
 mod images;
 mod recipes;
+mod study;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +35,10 @@ enum Command {
     Augment(augment::AugmentArgs),
     /// Measure augmentation (and training) throughput.
     Bench(bench::BenchArgs),
+    /// Corrupt images with the CIFAR-10-C / ImageNet-C corruptions.
+    Corrupt(corrupt::CorruptArgs),
+    /// Train several recipes and compare their robustness in one report.
+    Study(study::StudyArgs),
 }
 
 /// Parses the command line and runs the command; returns the process exit code.
@@ -51,6 +57,8 @@ pub fn run() -> i32 {
         Command::Recipes(args) => recipes::run(args),
         Command::Augment(args) => augment::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Corrupt(args) => corrupt::run(args),
+        Command::Study(args) => study::run(args),
     };
     match result {
         Ok(()) => 0,

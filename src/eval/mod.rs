@@ -1,4 +1,10 @@
-//! Evaluation: accuracy and loss of a trained network on a test set, clean or transformed.
+//! Evaluation: accuracy and loss of a trained network on a test set, clean or transformed;
+//! robustness to corruptions and style shifts; the study and its report.
+
+pub mod chart;
+pub mod report;
+pub mod robustness;
+pub mod study;
 
 use burn::tensor::Device;
 

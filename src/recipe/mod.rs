@@ -213,10 +213,31 @@ impl Default for EvalSection {
 
 impl Recipe {
     /// Parses a recipe from TOML text; `origin` names the file in errors.
+    ///
+    /// Errors are one line: `origin:line:column: what`, naming the key path (`train.epoch`,
+    /// `pixel[2].sevrity`) and, for an unknown key or kind, the valid ones.
+    ///
+    /// ```
+    /// use advbn::recipe::Recipe;
+    /// let err = Recipe::from_toml("name = \"x\"\n[train]\nepoch = 3\n", "x.toml").unwrap_err();
+    /// assert_eq!(err.to_string(), "x.toml:3:1: unknown key `train.epoch` (expected `epochs`, `batch_size`, `lr`, `momentum`, `nesterov`, `weight_decay`, `schedule`, `seed`)");
+    /// ```
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, RecipeError> {
-        let recipe: Recipe = toml::from_str(text).map_err(|e| RecipeError::Parse {
-            origin: origin.to_string(),
-            message: e.to_string(),
+        let located = |span: Option<std::ops::Range<usize>>, message: String| {
+            let at = span.map(|s| line_column(text, s.start));
+            RecipeError::Parse {
+                origin: match at {
+                    Some((line, col)) => format!("{origin}:{line}:{col}"),
+                    None => origin.to_string(),
+                },
+                message,
+            }
+        };
+        let deserializer = toml::Deserializer::parse(text).map_err(|e| located(e.span(), e.message().to_string()))?;
+        let recipe: Recipe = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            located(inner.span(), describe(&path, inner.message()))
         })?;
         recipe.validate().map_err(|e| RecipeError::Invalid {
             origin: origin.to_string(),
@@ -330,6 +351,47 @@ impl Recipe {
                 FeatureStage::Advbn(cfg) => cfg.cut,
             })
             .collect()
+    }
+}
+
+/// 1-based line and column of byte `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// Rewrites serde's messages in the recipe's terms: keys with their full path, the valid
+/// names as a list.
+fn describe(path: &str, message: &str) -> String {
+    let quoted = |s: &str| s.split('`').nth(1).unwrap_or("").to_string();
+    let expected = |s: &str| {
+        s.split_once("expected ")
+            .map(|(_, list)| list.replace(" or ", ", "))
+            .unwrap_or_default()
+    };
+    if message.starts_with("unknown field") {
+        let field = quoted(message);
+        let key = if path.is_empty() || path == "." {
+            field
+        } else if path.ends_with(&field) {
+            path.to_string()
+        } else {
+            format!("{path}.{field}")
+        };
+        let valid = expected(message);
+        if valid.is_empty() {
+            format!("unknown key `{key}`")
+        } else {
+            format!("unknown key `{key}` (expected {valid})")
+        }
+    } else if message.starts_with("unknown variant") {
+        format!("`{path}`: unknown value `{}` (valid: {})", quoted(message), expected(message))
+    } else if path.is_empty() || path == "." {
+        message.to_string()
+    } else {
+        format!("`{path}`: {message}")
     }
 }
 
