@@ -14,12 +14,14 @@
 #![warn(missing_docs)]
 
 mod contract;
+pub mod corrupt;
 mod geometry;
 mod pipeline;
 mod pixels;
 mod rng;
 
 pub use contract::{Augment, ConfigError, Validate, check_range};
+pub use corrupt::{Corrupter, Corruption, CorruptionConfig, CorruptionParams, Preset};
 pub use geometry::{CropParams, FlipParams, HorizontalFlip, RandomCrop};
 pub use pipeline::{
     Pipeline, PipelineParams, PixelStage, Sample, StageParams, Views, augment_batch, stage_kind_names,

@@ -59,7 +59,7 @@ impl SampleKey {
     /// A 256-bit seed derived from the key by a fixed hash (SplitMix64 finalizers chained
     /// over the fields), stable across platforms and releases.
     pub fn seed(&self) -> [u8; 32] {
-        let mut state = splitmix64(self.run_seed ^ 0x5EED_0F_AD_BB_0001);
+        let mut state = splitmix64(self.run_seed ^ 0x005E_ED0F_ADBB_0001);
         state = splitmix64(state ^ self.epoch);
         state = splitmix64(state ^ self.index);
         state = splitmix64(state ^ u64::from(self.view));
