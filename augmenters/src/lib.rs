@@ -15,6 +15,7 @@
 
 mod augmix;
 mod contract;
+pub mod corrupt;
 mod geometry;
 pub mod ops;
 mod pipeline;
@@ -24,6 +25,7 @@ mod sheet;
 
 pub use augmix::{AugMix, AugMixParams, AugMixVariant, mix, mix_reference};
 pub use contract::{Augment, ConfigError, Validate, check_range};
+pub use corrupt::{Corrupter, Corruption, CorruptionConfig, CorruptionParams, Preset};
 pub use geometry::{CropParams, FlipParams, HorizontalFlip, RandomCrop};
 pub use pipeline::{
     Pipeline, PipelineParams, PixelStage, Sample, StageParams, Views, augment_batch, stage_kind_names,
