@@ -38,7 +38,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     while images.len() < n {
         images.push(images[images.len() % base].clone());
     }
-    let corruptions: &[Corruption] = if all { &Corruption::ALL } else { &Corruption::BENCHMARK_15 };
+    let corruptions: &[Corruption] = if all {
+        &Corruption::ALL
+    } else {
+        &Corruption::BENCHMARK_15
+    };
     eprintln!(
         "{} images ({} distinct) of {:?}, {} corruptions x 5 severities",
         images.len(),
