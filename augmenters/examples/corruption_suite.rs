@@ -82,7 +82,11 @@ fn synthetic(n: usize) -> Vec<RgbImage> {
         .map(|i| {
             let i = i as u32;
             RgbImage::from_fn(32, 32, |x, y| {
-                let check = if ((x + i) / 4 + y / 4) % 2 == 0 { 50 } else { 0 };
+                let check = if ((x + i) / 4 + y / 4).is_multiple_of(2) {
+                    50
+                } else {
+                    0
+                };
                 image::Rgb([(x * 7 + i) as u8, (y * 7 + check) as u8, ((x + y + i) * 3) as u8])
             })
         })
