@@ -11,7 +11,7 @@ fn test_image() -> RgbImage {
     // A deterministic textured image (smooth gradients plus a checker), not a flat one, so
     // edge-dependent corruptions (spatter, JPEG) do representative work.
     RgbImage::from_fn(32, 32, |x, y| {
-        let check = if (x / 4 + y / 4) % 2 == 0 { 40 } else { 0 };
+        let check = if (x / 4 + y / 4).is_multiple_of(2) { 40 } else { 0 };
         image::Rgb([(x * 7 + check) as u8, (y * 7) as u8, ((x + y) * 3 + check) as u8])
     })
 }

@@ -38,7 +38,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     while images.len() < n {
         images.push(images[images.len() % base].clone());
     }
-    let corruptions: &[Corruption] = if all { &Corruption::ALL } else { &Corruption::BENCHMARK_15 };
+    let corruptions: &[Corruption] = if all {
+        &Corruption::ALL
+    } else {
+        &Corruption::BENCHMARK_15
+    };
     eprintln!(
         "{} images ({} distinct) of {:?}, {} corruptions x 5 severities",
         images.len(),
@@ -78,7 +82,11 @@ fn synthetic(n: usize) -> Vec<RgbImage> {
         .map(|i| {
             let i = i as u32;
             RgbImage::from_fn(32, 32, |x, y| {
-                let check = if ((x + i) / 4 + y / 4) % 2 == 0 { 50 } else { 0 };
+                let check = if ((x + i) / 4 + y / 4).is_multiple_of(2) {
+                    50
+                } else {
+                    0
+                };
                 image::Rgb([(x * 7 + i) as u8, (y * 7 + check) as u8, ((x + y + i) * 3) as u8])
             })
         })
