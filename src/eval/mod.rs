@@ -1,5 +1,7 @@
 //! Evaluation: accuracy and loss of a trained network on a test set, clean or transformed.
 
+pub mod chart;
+
 use burn::tensor::Device;
 
 use crate::data::{BatchPlan, ImageSource, Normalization, make_batch};
