@@ -8,8 +8,10 @@ nine paper ops on PIL images through each chain, then mixing in float32 after `/
 (without the mean/std normalization, which commutes with the mix). One view per image.
 
 Images: the first N `test/` JPEGs of the CIFAR-10 tar (as the Rust bench reads them), at
-32x32 and upsampled to 224x224 (bilinear). Prints one JSON object per size:
-`{"name": "augmix", "size": 32, "threads": 1, "images_per_s": [...], "best": ..., "median": ...}`.
+32x32 and upsampled to 224x224 (bilinear). Prints one JSON object per size with the rate
+per wall-clock second and per CPU second of this thread (the figure to compare on a shared
+machine; `cargo run --release -p advbn-augmenters --example augmix_rate` prints the same):
+`{"name": "augmix", "impl": "pillow", "size": 32, "threads": 1, "images_per_s": [...], "images_per_cpu_s": [...], ...}`.
 
     pip install Pillow numpy
     python3 scripts/bench/pillow_augmix.py [--data PATH] [--repeats 5] [--seconds 2]
@@ -122,15 +124,16 @@ def load_images(tar_path, n):
 
 
 def rate(images, ops, seconds, rng):
+    """Images per wall-clock second and per CPU second of this thread."""
     done = 0
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.thread_time()
     while True:
         for img in images:
             augmix(img, ops, rng)
         done += len(images)
         elapsed = time.perf_counter() - start
         if elapsed >= seconds:
-            return done / elapsed
+            return done / elapsed, done / (time.thread_time() - cpu_start)
 
 
 def main():
@@ -162,15 +165,18 @@ def main():
         ops = make_ops(size)
         rate(images[:4], ops, 0.2, rng)  # warm-up
         rates = [rate(images, ops, args.seconds, rng) for _ in range(args.repeats)]
+        wall = [r[0] for r in rates]
+        cpu = [r[1] for r in rates]
         print(
             json.dumps(
                 {
                     "name": "augmix",
+                    "impl": "pillow",
                     "size": size,
                     "threads": 1,
-                    "images_per_s": [round(r, 1) for r in rates],
-                    "best": round(max(rates), 1),
-                    "median": round(statistics.median(rates), 1),
+                    "images_per_s": [round(r, 1) for r in wall],
+                    "images_per_cpu_s": [round(r, 1) for r in cpu],
+                    "median_per_cpu_s": round(statistics.median(cpu), 1),
                 }
             ),
             flush=True,
