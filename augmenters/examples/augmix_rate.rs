@@ -4,7 +4,7 @@
 //! fields. On a shared machine the CPU-second figure is the one to compare (it excludes time
 //! spent waiting for a core); the criterion bench (`benches/augmenters.rs`) has per-op rows.
 //!
-//! `cargo run --release -p advbn-augmenters --example augmix_rate -- [--seconds 2] [--repeats 5] [--op NAME]`
+//! `cargo run --release -p advbn-augmenters --example augmix_rate -- [--seconds 2] [--repeats 5] [--sizes 32,224] [--op NAME]`
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -64,8 +64,11 @@ fn main() {
     let seconds: f64 = arg("--seconds").map_or(2.0, |s| s.parse().expect("--seconds"));
     let repeats: usize = arg("--repeats").map_or(5, |s| s.parse().expect("--repeats"));
     let op = arg("--op").map(|name| Op::from_name(&name).unwrap_or_else(|e| panic!("{e}")));
+    let sizes: Vec<u32> = arg("--sizes").map_or(vec![32, 224], |s| {
+        s.split(',').map(|v| v.parse().expect("--sizes")).collect()
+    });
     let small = cifar_images(64);
-    for size in [32u32, 224] {
+    for size in sizes {
         let images: Vec<RgbImage> = if size == 32 {
             small.clone()
         } else {

@@ -460,13 +460,18 @@ mod avx2 {
     }
 
     /// Truncates the three lanes to u8 (they are in 0..=255) and writes them at `$out[$o..]`.
+    /// Inside a row it stores 4 bytes, one past the pixel: every loop writes its pixels in
+    /// increasing order, so that byte is overwritten by the next pixel.
     macro_rules! store {
         ($out:expr, $o:expr, $v:expr) => {{
             let words = _mm256_cvttpd_epi32($v);
             let halves = _mm_packus_epi32(words, words);
             let bytes = _mm_packus_epi16(halves, halves);
             let px = (_mm_cvtsi128_si32(bytes) as u32).to_le_bytes();
-            $out[$o..$o + 3].copy_from_slice(&px[..3]);
+            match $out.get_mut($o..$o + 4) {
+                Some(dst) => dst.copy_from_slice(&px),
+                None => $out[$o..$o + 3].copy_from_slice(&px[..3]),
+            }
         }};
     }
 
@@ -561,8 +566,9 @@ mod avx2 {
             }
             let last = wf - 1.0;
             for i in 1..self.xs.len() {
-                let inside = self.xs[i] >= 0.0 && self.xs[i] < wf;
-                let same = self.shift[i] == self.shift[i - 1] && self.frac[i] == self.frac[i - 1];
+                // `&` rather than `&&`: no branches, so the loop vectorizes.
+                let inside = (self.xs[i] >= 0.0) & (self.xs[i] < wf);
+                let same = (self.shift[i] == self.shift[i - 1]) & (self.frac[i] == self.frac[i - 1]);
                 self.continues[i] = u8::from(inside & same & (self.fl[i] + 1.0 <= last));
             }
         }
@@ -664,7 +670,8 @@ mod avx2 {
                 let xc = self.centre[i];
                 let xs = a * xc + by + c;
                 let ys = d * xc + ey + f;
-                let ok = xs >= 0.0 && xs < wf && ys >= 0.0 && ys < hf;
+                // `&` rather than `&&`: no branches, so the loop vectorizes.
+                let ok = (xs >= 0.0) & (xs < wf) & (ys >= 0.0) & (ys < hf);
                 self.inside[i] = if ok { 1.0 } else { 0.0 };
                 let (xm, ym) = (xs - 0.5, ys - 0.5);
                 let (xf, yf) = (xm.floor(), ym.floor());
