@@ -319,7 +319,7 @@ mod tests {
                     .wrapping_mul(6364136223846793005)
                     .wrapping_add(1442695040888963407);
                 let r = state >> 33;
-                *bin = if r % 3 == 0 { 0 } else { (r % 5000) as u32 };
+                *bin = if r.is_multiple_of(3) { 0 } else { (r % 5000) as u32 };
             }
             let occupied: Vec<u64> = h[0].iter().filter(|&&n| n != 0).map(|&n| u64::from(n)).collect();
             let step = (occupied.iter().sum::<u64>() - occupied.last().unwrap()) / 255;
