@@ -6,10 +6,14 @@ Our own implementation of the AugMix reference (google-research/augmix: `augment
 and the CIFAR `aug` function): severity 3, width 3, depth -1 (uniform 1..=3), alpha 1, the
 nine paper ops on PIL images through each chain, then mixing in float32 after `/ 255`
 (without the mean/std normalization, which commutes with the mix). One view per image.
+`--style reference` runs the reference's `augment_and_mix` instead, which converts between
+PIL and float arrays around every op (slower).
 
 Images: the first N `test/` JPEGs of the CIFAR-10 tar (as the Rust bench reads them), at
-32x32 and upsampled to 224x224 (bilinear). Prints one JSON object per size:
-`{"name": "augmix", "size": 32, "threads": 1, "images_per_s": [...], "best": ..., "median": ...}`.
+32x32 and upsampled to 224x224 (bilinear). Prints one JSON object per size with the rate
+per wall-clock second and per CPU second of this thread (the figure to compare on a shared
+machine; `cargo run --release -p advbn-augmenters --example augmix_rate` prints the same):
+`{"name": "augmix", "impl": "pillow", "size": 32, "threads": 1, "images_per_s": [...], "images_per_cpu_s": [...], ...}`.
 
     pip install Pillow numpy
     python3 scripts/bench/pillow_augmix.py [--data PATH] [--repeats 5] [--seconds 2]
@@ -110,6 +114,24 @@ def augmix(img, ops, rng, severity=3, width=3, depth=-1, alpha=1.0):
     return (1 - m) * to_float(img) + m * mix
 
 
+def augment_and_mix(img, ops, rng, severity=3, width=3, depth=-1, alpha=1.0):
+    """The reference's `augment_and_mix` (augmix.py): the image travels as a float array in
+    [0, 1] and every op converts it to a PIL image and back (`apply_op`)."""
+    image = to_float(img)
+    ws = np.float32(rng.dirichlet([alpha] * width))
+    m = np.float32(rng.beta(alpha, alpha))
+    mix = np.zeros_like(image)
+    for i in range(width):
+        image_aug = image.copy()
+        d = depth if depth > 0 else rng.integers(1, 4)
+        for _ in range(d):
+            op = ops[rng.integers(len(ops))]
+            pil = Image.fromarray(np.clip(image_aug * 255.0, 0, 255).astype(np.uint8))
+            image_aug = np.asarray(op(pil, severity, rng)) / 255.0
+        mix += ws[i] * image_aug
+    return (1 - m) * image + m * mix
+
+
 def load_images(tar_path, n):
     out = []
     with tarfile.open(tar_path, "r:gz") as tar:
@@ -121,16 +143,18 @@ def load_images(tar_path, n):
     return out
 
 
-def rate(images, ops, seconds, rng):
+def rate(images, ops, seconds, rng, style):
+    """Images per wall-clock second and per CPU second of this thread."""
+    fn = augmix if style == "cifar" else augment_and_mix
     done = 0
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.thread_time()
     while True:
         for img in images:
-            augmix(img, ops, rng)
+            fn(img, ops, rng)
         done += len(images)
         elapsed = time.perf_counter() - start
         if elapsed >= seconds:
-            return done / elapsed
+            return done / elapsed, done / (time.thread_time() - cpu_start)
 
 
 def main():
@@ -140,6 +164,13 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--sizes", default="32,224")
+    parser.add_argument(
+        "--style",
+        choices=("cifar", "reference"),
+        default="cifar",
+        help="cifar: PIL images through each chain (the CIFAR `aug`, the faster one); "
+        "reference: `augment_and_mix` with a PIL <-> float conversion around every op",
+    )
     args = parser.parse_args()
     data = args.data or next(
         (
@@ -160,17 +191,20 @@ def main():
     for size in (int(s) for s in args.sizes.split(",")):
         images = small if size == 32 else [img.resize((size, size), Image.BILINEAR) for img in small]
         ops = make_ops(size)
-        rate(images[:4], ops, 0.2, rng)  # warm-up
-        rates = [rate(images, ops, args.seconds, rng) for _ in range(args.repeats)]
+        rate(images[:4], ops, 0.2, rng, args.style)  # warm-up
+        rates = [rate(images, ops, args.seconds, rng, args.style) for _ in range(args.repeats)]
+        wall = [r[0] for r in rates]
+        cpu = [r[1] for r in rates]
         print(
             json.dumps(
                 {
                     "name": "augmix",
+                    "impl": "pillow-" + args.style,
                     "size": size,
                     "threads": 1,
-                    "images_per_s": [round(r, 1) for r in rates],
-                    "best": round(max(rates), 1),
-                    "median": round(statistics.median(rates), 1),
+                    "images_per_s": [round(r, 1) for r in wall],
+                    "images_per_cpu_s": [round(r, 1) for r in cpu],
+                    "median_per_cpu_s": round(statistics.median(cpu), 1),
                 }
             ),
             flush=True,

@@ -532,9 +532,12 @@ impl OpParams {
                 sharpness_into(src, width, height, dst, scratch, factor);
             }
             point => {
-                let lut = point
-                    .lut(&histogram(src))
-                    .expect("the remaining ops are point ops");
+                // Only autocontrast and equalize read the histogram.
+                let hist = match point {
+                    OpParams::Autocontrast | OpParams::Equalize => histogram(src),
+                    _ => [[0; 256]; 3],
+                };
+                let lut = point.lut(&hist).expect("the remaining ops are point ops");
                 apply_lut_into(src, dst, &lut);
             }
         }

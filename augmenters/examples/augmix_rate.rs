@@ -1,0 +1,119 @@
+//! Single-thread AugMix throughput (paper variant, severity 3, one view) on the CIFAR-10
+//! test images, as images per wall-clock second and per CPU second of this thread: the
+//! side-by-side counterpart of `scripts/bench/pillow_augmix.py`, which prints the same
+//! fields. On a shared machine the CPU-second figure is the one to compare (it excludes time
+//! spent waiting for a core); the criterion bench (`benches/augmenters.rs`) has per-op rows.
+//!
+//! `cargo run --release -p advbn-augmenters --example augmix_rate -- [--seconds 2] [--repeats 5] [--sizes 32,224] [--op NAME]`
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use advbn_augmenters::ops::Op;
+use advbn_augmenters::{AugMix, Augment, ImageSize, SampleKey};
+use image::RgbImage;
+
+fn cifar_images(n: usize) -> Vec<RgbImage> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let tar_path: PathBuf = std::env::var("ADVBN_CIFAR_TAR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            [
+                "../shared/data/cifar10-jpg.tar.gz",
+                "../../shared/data/cifar10-jpg.tar.gz",
+            ]
+            .iter()
+            .map(|rel| root.join(rel))
+            .find(|p| p.exists())
+            .expect("CIFAR-10 tar not found; set ADVBN_CIFAR_TAR")
+        });
+    let file = std::fs::File::open(&tar_path).expect("open the CIFAR tar");
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let mut out = Vec::new();
+    for entry in archive.entries().expect("tar entries") {
+        let mut entry = entry.expect("tar entry");
+        let name = entry.path().expect("entry path").to_string_lossy().into_owned();
+        if name.starts_with("test/") && name.ends_with(".jpg") {
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).expect("read entry");
+            out.push(image::load_from_memory(&bytes).expect("decode JPEG").to_rgb8());
+            if out.len() == n {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// On-CPU time of this thread in seconds (Linux schedstat), or `None` elsewhere.
+fn thread_cpu_seconds() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: f64 = s.split_whitespace().next()?.parse().ok()?;
+    Some(ns / 1e9)
+}
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+fn main() {
+    let seconds: f64 = arg("--seconds").map_or(2.0, |s| s.parse().expect("--seconds"));
+    let repeats: usize = arg("--repeats").map_or(5, |s| s.parse().expect("--repeats"));
+    let op = arg("--op").map(|name| Op::from_name(&name).unwrap_or_else(|e| panic!("{e}")));
+    let sizes: Vec<u32> = arg("--sizes").map_or(vec![32, 224], |s| {
+        s.split(',').map(|v| v.parse().expect("--sizes")).collect()
+    });
+    let small = cifar_images(64);
+    for size in sizes {
+        let images: Vec<RgbImage> = if size == 32 {
+            small.clone()
+        } else {
+            small
+                .iter()
+                .map(|img| image::imageops::resize(img, size, size, image::imageops::FilterType::Triangle))
+                .collect()
+        };
+        let augmix = AugMix::default();
+        let mut counter = 0u64;
+        let mut run = |budget: f64| -> (f64, f64) {
+            let (t0, c0) = (Instant::now(), thread_cpu_seconds());
+            let mut done = 0u64;
+            loop {
+                for img in &images {
+                    counter += 1;
+                    let mut rng = SampleKey::new(0, 0, counter).view(1).rng();
+                    match op {
+                        None => drop(std::hint::black_box(augmix.augment(img, &mut rng))),
+                        Some(op) => {
+                            let p = op.sample(3.0, &mut rng, ImageSize::of(img));
+                            drop(std::hint::black_box(p.apply(img)))
+                        }
+                    }
+                }
+                done += images.len() as u64;
+                let wall = t0.elapsed().as_secs_f64();
+                if wall >= budget {
+                    let cpu = match (c0, thread_cpu_seconds()) {
+                        (Some(a), Some(b)) => b - a,
+                        _ => f64::NAN,
+                    };
+                    return (done as f64 / wall, done as f64 / cpu);
+                }
+            }
+        };
+        run(0.3);
+        let rates: Vec<(f64, f64)> = (0..repeats).map(|_| run(seconds)).collect();
+        let wall: Vec<String> = rates.iter().map(|r| format!("{:.1}", r.0)).collect();
+        let cpu: Vec<String> = rates.iter().map(|r| format!("{:.1}", r.1)).collect();
+        let name = op.map_or("augmix".to_string(), |o| o.name().to_string());
+        println!(
+            "{{\"name\": \"{name}\", \"impl\": \"rust\", \"size\": {size}, \"threads\": 1, \"images_per_s\": [{}], \"images_per_cpu_s\": [{}]}}",
+            wall.join(", "),
+            cpu.join(", ")
+        );
+    }
+}

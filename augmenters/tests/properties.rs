@@ -1,0 +1,107 @@
+//! Property tests (proptest): any image from 1x1 to 300x300 and any valid op value, no panic
+//! and the right size; determinism; AugMix output in [0, 1] and equal to the plain
+//! evaluation; `augment_batch` with an AugMix pipeline independent of the thread count.
+//! Case counts are modest so that the suite stays fast in debug builds.
+
+use advbn_augmenters::ops::{Op, OpParams};
+use advbn_augmenters::{
+    AugMix, Augment, HorizontalFlip, ImageSize, Pipeline, PixelStage, RandomCrop, Sample, SampleKey,
+    augment_batch, mix_reference,
+};
+use image::RgbImage;
+use proptest::prelude::*;
+
+fn image_from(w: u32, h: u32, seed: u64) -> RgbImage {
+    let mut s = seed | 1;
+    RgbImage::from_fn(w, h, |x, y| {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        // Mix noise with a gradient so that histograms and edges are non-trivial.
+        image::Rgb([
+            (s as u8) / 2 + (x % 128) as u8,
+            (s >> 8) as u8,
+            ((x + y) % 256) as u8,
+        ])
+    })
+}
+
+fn any_image() -> impl Strategy<Value = RgbImage> {
+    (1u32..=300, 1u32..=300, any::<u64>()).prop_map(|(w, h, seed)| image_from(w, h, seed))
+}
+
+fn any_op_params() -> impl Strategy<Value = OpParams> {
+    (0..Op::ALL.len(), 0.0f64..=1.0).prop_map(|(i, t)| {
+        let op = Op::ALL[i];
+        let value = op.value_range().map(|r| {
+            let v = r.min + t * (r.max - r.min);
+            if r.integer { v.round() } else { v }
+        });
+        op.params(value).expect("a value inside the range")
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn ops_never_panic_and_keep_the_size(img in any_image(), p in any_op_params()) {
+        let out = p.apply(&img);
+        prop_assert_eq!(out.dimensions(), img.dimensions());
+        prop_assert_eq!(&p.apply(&img), &out);
+    }
+
+    #[test]
+    fn augmix_never_panics_stays_in_range_and_matches_the_plain_evaluation(
+        img in any_image(),
+        seed in any::<u64>(),
+        severity in 1u32..=10,
+        all_ops in any::<bool>(),
+    ) {
+        let augmix = AugMix { severity, all_ops, ..AugMix::default() };
+        let params = augmix.sample(&mut SampleKey::new(seed, 0, 0).rng(), ImageSize::of(&img));
+        let out = augmix.apply(&img, &params);
+        prop_assert_eq!(out.size(), ImageSize::of(&img));
+        prop_assert!(out.as_slice().iter().all(|v| (-1e-6..=1.0 + 1e-6).contains(v)));
+        prop_assert_eq!(&augmix.apply(&img, &params), &out);
+        let plain = mix_reference(&img, &params);
+        let diff = out.as_slice().iter().zip(plain.as_slice()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        prop_assert!(diff < 2e-6, "fast and plain AugMix differ by {}", diff);
+    }
+}
+
+#[test]
+fn augment_batch_with_augmix_is_independent_of_threads() {
+    let pipeline = Pipeline::new(vec![
+        PixelStage::RandomCrop(RandomCrop::default()),
+        PixelStage::HorizontalFlip(HorizontalFlip::default()),
+        PixelStage::Augmix(AugMix {
+            all_ops: true,
+            ..AugMix::default()
+        }),
+    ])
+    .unwrap();
+    let images: Vec<RgbImage> = (0..24).map(|i| image_from(32, 32, i)).collect();
+    let samples: Vec<Sample> = images
+        .iter()
+        .enumerate()
+        .map(|(i, image)| Sample {
+            index: 100 + i as u64,
+            image,
+        })
+        .collect();
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| augment_batch(&pipeline, &samples, 5, 2, 2))
+    };
+    let one = run(1);
+    assert_eq!(one, run(3));
+    assert_eq!(one, run(8));
+    // And a different epoch gives different views (the streams are keyed by it).
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    let other_epoch = pool.install(|| augment_batch(&pipeline, &samples, 5, 3, 2));
+    assert_ne!(one, other_epoch);
+}
