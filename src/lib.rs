@@ -1,1 +1,3 @@
 //! advbn
+
+pub mod data;

@@ -1,0 +1,36 @@
+//! Datasets: loading (CIFAR-10 binary, image folders, Fashion-MNIST IDX) and the built-in
+//! synthetic style-shift dataset, as in-memory [`ImageDataset`]s of [`image::RgbImage`].
+//!
+//! A dataset is named on the command line by a [`DataSpec`] (`cifar10:PATH`,
+//! `folder:PATH`, `fashion-mnist[:PATH]`, `synthetic[:KEY=VAL,...]`) and loaded by [`load`]
+//! into [`DataSplits`]: train, test, and the dataset's own style-shift test sets.
+//! Nothing here depends on burn; the batcher turns these images into tensors.
+//!
+//! ```
+//! use advbn::data::{load, DataSpec, LoadOptions};
+//! let spec: DataSpec = "synthetic:train=100,test=50".parse().unwrap();
+//! let splits = load(&spec, &LoadOptions::default()).unwrap();
+//! assert_eq!(splits.classes().len(), 10);
+//! assert_eq!(splits.train.image_size(), Some((32, 32)));
+//! ```
+
+mod cifar;
+mod dataset;
+mod error;
+mod folder;
+mod idx;
+mod sheet;
+mod spec;
+mod synthetic;
+
+pub use cifar::{CIFAR10_CLASSES, CIFAR10_RECORD_BYTES};
+pub use dataset::{DataSplits, ImageDataset, stratified_indices};
+pub use error::DataError;
+pub use folder::decode_image;
+pub use idx::FASHION_MNIST_CLASSES;
+pub use sheet::{contact_sheet, write_contact_sheet};
+pub use spec::{DataSpec, FASHION_MNIST_DEFAULT_DIR, LoadOptions, SCHEMES, load};
+pub use synthetic::{
+    HELDOUT_SHIFT_NAME, SYNTHETIC_CLASSES, SyntheticConfig, SyntheticSplit, generate_synthetic,
+    synthetic_sample,
+};
