@@ -91,9 +91,19 @@ fn augmix(args: &AugmentArgs) -> CliResult {
         }
         rows.push(row);
     }
-    println!("wrote {} views of {} images to {}", args.views * args.files.len(), args.files.len(), out_dir.display());
+    println!(
+        "wrote {} views of {} images to {}",
+        args.views * args.files.len(),
+        args.files.len(),
+        out_dir.display()
+    );
     if args.grid {
-        let largest = rows.iter().flatten().map(|i| i.width().max(i.height())).max().unwrap_or(1);
+        let largest = rows
+            .iter()
+            .flatten()
+            .map(|i| i.width().max(i.height()))
+            .max()
+            .unwrap_or(1);
         let scale = (128 / largest.max(1)).clamp(1, 8);
         let path = out_dir.join("grid.png");
         write_png(&path, &contact_sheet(&rows, scale, 2))?;

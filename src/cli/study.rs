@@ -49,7 +49,7 @@ pub struct StudyArgs {
 /// What `--quick` changes in every recipe.
 pub const QUICK_OVERRIDES: &[&str] = &[
     "model.arch=tiny",
-    "train.epochs=4",
+    "train.epochs=8",
     "train.batch_size=64",
     "train.lr=0.05",
     "eval.batch_size=500",
@@ -104,7 +104,11 @@ pub fn run(args: StudyArgs) -> CliResult {
     let data = load_data(&spec, &options)?;
     let mut notes = vec![format!(
         "Recipes: {}{}.",
-        recipes.iter().map(|r| format!("`{}` ({})", r.name, r.model.arch)).collect::<Vec<_>>().join(", "),
+        recipes
+            .iter()
+            .map(|r| format!("`{}` ({})", r.name, r.model.arch))
+            .collect::<Vec<_>>()
+            .join(", "),
         if args.quick {
             format!("; quick mode overrides: {}", QUICK_OVERRIDES.join(", "))
         } else {

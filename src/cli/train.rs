@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::common::{CliError, CliResult, device, interactive, load_data, load_recipe, parse_data, run_recipe};
+use super::common::{
+    CliError, CliResult, device, interactive, load_data, load_recipe, parse_data, run_recipe,
+};
 use crate::data::{ImageSource, LoadOptions};
 use crate::train::{TrainSetup, train};
 
@@ -85,7 +87,10 @@ pub fn run(args: TrainArgs) -> CliResult {
             overrides.push(format!("train.seed={s}"));
         }
         let recipe = load_recipe(args.recipe.as_deref().expect("clap requires it"), &overrides)?;
-        let dir = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(&recipe.name));
+        let dir = args
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("runs").join(&recipe.name));
         (recipe, dir)
     };
     let data = if args.resume {
@@ -158,8 +163,11 @@ fn run_data_path(run_dir: &std::path::Path) -> PathBuf {
 }
 
 fn write_run_data(run_dir: &std::path::Path, data: &RunData) -> CliResult {
-    std::fs::write(run_data_path(run_dir), serde_json::to_string_pretty(data).expect("json"))
-        .map_err(|e| CliError(format!("cannot write {}: {e}", run_data_path(run_dir).display())))
+    std::fs::write(
+        run_data_path(run_dir),
+        serde_json::to_string_pretty(data).expect("json"),
+    )
+    .map_err(|e| CliError(format!("cannot write {}: {e}", run_data_path(run_dir).display())))
 }
 
 /// The data a run was trained on.

@@ -25,8 +25,8 @@ mod spec;
 mod synthetic;
 
 pub use batcher::{
-    BatchError, BatchPlan, HostBatch, ImageSource, Normalization, Prefetcher, VecSource, batches, epoch_order,
-    make_batch,
+    BatchError, BatchPlan, HostBatch, ImageSource, Normalization, Prefetcher, VecSource, batches,
+    epoch_order, make_batch,
 };
 pub use cifar::{CIFAR10_CLASSES, CIFAR10_RECORD_BYTES};
 pub use dataset::{DataSplits, ImageDataset, stratified_indices};

@@ -6,8 +6,6 @@ pub mod report;
 pub mod robustness;
 pub mod study;
 
-pub mod chart;
-
 use burn::tensor::Device;
 
 use crate::data::{BatchPlan, ImageSource, Normalization, make_batch};

@@ -57,7 +57,11 @@ pub fn run_study(config: StudyConfig) -> Result<StudyOutcome, String> {
         let run_dir = config.out.join("runs").join(&recipe.name);
         let state = existing_run(&run_dir, recipe)?;
         match state {
-            RunState::Finished => eprintln!("{}: reusing the finished run in {}", recipe.name, run_dir.display()),
+            RunState::Finished => eprintln!(
+                "{}: reusing the finished run in {}",
+                recipe.name,
+                run_dir.display()
+            ),
             RunState::Partial | RunState::Absent => {
                 let resume = matches!(state, RunState::Partial);
                 if resume {
@@ -103,16 +107,33 @@ pub fn run_study(config: StudyConfig) -> Result<StudyOutcome, String> {
         batch_size: first.eval.batch_size,
         progress: config.progress,
     };
-    let shifts: &[(String, crate::data::ImageDataset)] = if first.eval.shift { &config.data.shifts } else { &[] };
+    let shifts: &[(String, crate::data::ImageDataset)] = if first.eval.shift {
+        &config.data.shifts
+    } else {
+        &[]
+    };
     let records = evaluate_robustness(&candidates, &config.data.test, shifts, &plan, &config.device)?;
 
-    let baseline = config.recipes.iter().any(|r| r.name == "baseline").then_some("baseline");
+    let baseline = config
+        .recipes
+        .iter()
+        .any(|r| r.name == "baseline")
+        .then_some("baseline");
     let rows = summarize(&records, &trained, baseline);
     let names: Vec<String> = config.recipes.iter().map(|r| r.name.clone()).collect();
-    write_csv(&config.out.join("results.csv"), &records).map_err(|e| format!("cannot write results.csv: {e}"))?;
+    write_csv(&config.out.join("results.csv"), &records)
+        .map_err(|e| format!("cannot write results.csv: {e}"))?;
     let charts = write_charts(&config.out, &records, &rows)?;
     let paragraph = complementarity(&rows);
-    let markdown = report_markdown(&config, &rows, &records, &names, &charts, paragraph.as_deref(), &plan);
+    let markdown = report_markdown(
+        &config,
+        &rows,
+        &records,
+        &names,
+        &charts,
+        paragraph.as_deref(),
+        &plan,
+    );
     fs::write(config.out.join("report.md"), markdown).map_err(|e| format!("cannot write report.md: {e}"))?;
     let mut text = super::report::summary_text(&rows);
     if let Some(p) = &paragraph {

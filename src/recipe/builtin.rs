@@ -11,7 +11,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("augmix", include_str!("../../recipes/augmix.toml")),
     ("advbn", include_str!("../../recipes/advbn.toml")),
     ("augmix+advbn", include_str!("../../recipes/augmix+advbn.toml")),
-    ("advbn-finetune", include_str!("../../recipes/advbn-finetune.toml")),
+    (
+        "advbn-finetune",
+        include_str!("../../recipes/advbn-finetune.toml"),
+    ),
 ];
 
 /// The names of the built-in recipes.

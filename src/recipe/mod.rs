@@ -220,7 +220,7 @@ impl Recipe {
     /// ```
     /// use advbn::recipe::Recipe;
     /// let err = Recipe::from_toml("name = \"x\"\n[train]\nepoch = 3\n", "x.toml").unwrap_err();
-    /// assert_eq!(err.to_string(), "x.toml:3:1: unknown key `train.epoch` (expected `epochs`, `batch_size`, `lr`, `momentum`, `nesterov`, `weight_decay`, `schedule`, `seed`)");
+    /// assert_eq!(err.to_string(), "x.toml:3:1: unknown key `train.epoch` (expected one of `epochs`, `batch_size`, `lr`, `momentum`, `nesterov`, `weight_decay`, `schedule`, `seed`)");
     /// ```
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, RecipeError> {
         let located = |span: Option<std::ops::Range<usize>>, message: String| {
@@ -233,7 +233,8 @@ impl Recipe {
                 message,
             }
         };
-        let deserializer = toml::Deserializer::parse(text).map_err(|e| located(e.span(), e.message().to_string()))?;
+        let deserializer =
+            toml::Deserializer::parse(text).map_err(|e| located(e.span(), e.message().to_string()))?;
         let recipe: Recipe = serde_path_to_error::deserialize(deserializer).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
@@ -387,7 +388,11 @@ fn describe(path: &str, message: &str) -> String {
             format!("unknown key `{key}` (expected {valid})")
         }
     } else if message.starts_with("unknown variant") {
-        format!("`{path}`: unknown value `{}` (valid: {})", quoted(message), expected(message))
+        format!(
+            "`{path}`: unknown value `{}` (valid: {})",
+            quoted(message),
+            expected(message)
+        )
     } else if path.is_empty() || path == "." {
         message.to_string()
     } else {
