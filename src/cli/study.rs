@@ -8,6 +8,7 @@ use super::common::{CliError, CliResult, device, interactive, load_data, load_re
 use crate::augmenters::corrupt::Corruption;
 use crate::data::{DataSpec, LoadOptions};
 use crate::eval::study::{StudyConfig, run_study};
+use crate::train::RunData;
 
 /// The recipes a study compares by default.
 pub const DEFAULT_RECIPES: [&str; 4] = ["baseline", "augmix", "advbn", "augmix+advbn"];
@@ -140,6 +141,11 @@ pub fn run(args: StudyArgs) -> CliResult {
         recipes,
         data,
         data_description,
+        data_record: RunData {
+            spec: spec.to_string(),
+            train_limit: options.train_limit,
+            test_limit: options.test_limit,
+        },
         out: args.out.clone(),
         device,
         corruptions,

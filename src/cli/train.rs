@@ -9,7 +9,7 @@ use super::common::{
     CliError, CliResult, device, interactive, load_data, load_recipe, parse_data, run_recipe,
 };
 use crate::data::{ImageSource, LoadOptions};
-use crate::train::{TrainSetup, train};
+use crate::train::{RunData, TrainSetup, train};
 
 /// Arguments of `advbn train`.
 #[derive(Debug, Args)]
@@ -50,17 +50,6 @@ pub struct TrainArgs {
     pub test_limit: Option<usize>,
 }
 
-/// What a run directory records about its data, so `advbn eval` can find it again.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub struct RunData {
-    /// The data spec.
-    pub spec: String,
-    /// The training limit.
-    pub train_limit: Option<usize>,
-    /// The test limit.
-    pub test_limit: Option<usize>,
-}
-
 pub fn run(args: TrainArgs) -> CliResult {
     let (recipe, run_dir) = if args.resume {
         let dir = args
@@ -94,7 +83,7 @@ pub fn run(args: TrainArgs) -> CliResult {
         (recipe, dir)
     };
     let data = if args.resume {
-        read_run_data(&run_dir)?
+        RunData::read(&run_dir).map_err(CliError)?
     } else {
         RunData {
             spec: args.data.clone().unwrap_or_else(|| recipe.data.dataset.clone()),
@@ -116,7 +105,7 @@ pub fn run(args: TrainArgs) -> CliResult {
     if !args.resume {
         std::fs::create_dir_all(&run_dir)
             .map_err(|e| CliError(format!("cannot create {}: {e}", run_dir.display())))?;
-        write_run_data(&run_dir, &data)?;
+        data.write(&run_dir).map_err(CliError)?;
     }
     eprintln!(
         "training `{}` ({}, {} epochs, batch {}) into {}",
@@ -156,24 +145,4 @@ pub fn run(args: TrainArgs) -> CliResult {
     );
     println!("run directory: {}", run_dir.display());
     Ok(())
-}
-
-fn run_data_path(run_dir: &std::path::Path) -> PathBuf {
-    run_dir.join("data.json")
-}
-
-fn write_run_data(run_dir: &std::path::Path, data: &RunData) -> CliResult {
-    std::fs::write(
-        run_data_path(run_dir),
-        serde_json::to_string_pretty(data).expect("json"),
-    )
-    .map_err(|e| CliError(format!("cannot write {}: {e}", run_data_path(run_dir).display())))
-}
-
-/// The data a run was trained on.
-pub fn read_run_data(run_dir: &std::path::Path) -> CliResult<RunData> {
-    let path = run_data_path(run_dir);
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| CliError(format!("{}: not a run directory ({e})", run_dir.display())))?;
-    serde_json::from_str(&text).map_err(|e| CliError(format!("{}: {e}", path.display())))
 }

@@ -14,7 +14,9 @@ use super::robustness::{Candidate, EvalRecord, RobustnessPlan, evaluate_robustne
 use crate::augmenters::corrupt::{Corruption, Preset};
 use crate::data::{DataSplits, ImageSource};
 use crate::recipe::Recipe;
-use crate::train::{Checkpoint, TrainSetup, checkpoint_path, load_network, metrics_path, recipe_path, train};
+use crate::train::{
+    Checkpoint, RunData, TrainSetup, checkpoint_path, load_network, metrics_path, recipe_path, train,
+};
 
 /// A study to run.
 pub struct StudyConfig {
@@ -24,6 +26,8 @@ pub struct StudyConfig {
     pub data: DataSplits,
     /// A one-line description of the data for the report (spec and sizes).
     pub data_description: String,
+    /// The spec and limits, recorded in each run directory for `advbn eval`.
+    pub data_record: RunData,
     /// The output directory.
     pub out: PathBuf,
     /// The device.
@@ -67,6 +71,9 @@ pub fn run_study(config: StudyConfig) -> Result<StudyOutcome, String> {
                 if resume {
                     eprintln!("{}: resuming the run in {}", recipe.name, run_dir.display());
                 }
+                fs::create_dir_all(&run_dir)
+                    .map_err(|e| format!("cannot create {}: {e}", run_dir.display()))?;
+                config.data_record.write(&run_dir)?;
                 train(TrainSetup {
                     recipe: recipe.clone(),
                     train: train_set.clone(),
