@@ -46,6 +46,8 @@ pub fn train_throughput(
     let plan = StepPlan {
         views: 1,
         jsd_lambda: None,
+        inline: Vec::new(),
+        step_key: StepPlan::key_for_step(0, 0, 0),
         advbn: advbn.then(|| {
             AdvBn::new(AdvBnConfig {
                 cut: Cut::Stage1,

@@ -15,6 +15,8 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "advbn-finetune",
         include_str!("../../recipes/advbn-finetune.toml"),
     ),
+    ("mixstyle", include_str!("../../recipes/mixstyle.toml")),
+    ("dsu", include_str!("../../recipes/dsu.toml")),
 ];
 
 /// The names of the built-in recipes.

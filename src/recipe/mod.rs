@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::augmenters::{ConfigError, Pipeline, PixelStage, check_range};
 use crate::data::Normalization;
-use crate::feature::AdvBnConfig;
-use crate::model::{Arch, BnBranch, Cut};
+use crate::feature::{AdvBnConfig, DsuConfig, InlineAugmenter, MixStyleConfig};
+use crate::model::{Arch, BnBranch};
 
 /// A complete training configuration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -176,11 +176,24 @@ fn default_views() -> usize {
 pub enum FeatureStage {
     /// Adversarial Batch Normalization.
     Advbn(AdvBnConfig),
+    /// MixStyle.
+    Mixstyle(MixStyleConfig),
+    /// DSU.
+    Dsu(DsuConfig),
 }
 
 impl FeatureStage {
     /// The kind names.
-    pub const KINDS: &'static [&'static str] = &["advbn"];
+    pub const KINDS: &'static [&'static str] = &["advbn", "mixstyle", "dsu"];
+
+    /// The inline augmenter, for the kinds that act in the forward pass.
+    pub fn inline(&self) -> Option<InlineAugmenter> {
+        match self {
+            FeatureStage::Advbn(_) => None,
+            FeatureStage::Mixstyle(c) => Some(InlineAugmenter::MixStyle(c.clone())),
+            FeatureStage::Dsu(c) => Some(InlineAugmenter::Dsu(c.clone())),
+        }
+    }
 }
 
 /// `[eval]`.
@@ -300,6 +313,10 @@ impl Recipe {
         let mut advbn = 0;
         for (i, f) in self.feature.iter().enumerate() {
             match f {
+                FeatureStage::Mixstyle(cfg) => {
+                    cfg.validate().map_err(|e| e.within(&format!("feature[{i}]")))?
+                }
+                FeatureStage::Dsu(cfg) => cfg.validate().map_err(|e| e.within(&format!("feature[{i}]")))?,
                 FeatureStage::Advbn(cfg) => {
                     advbn += 1;
                     cfg.validate().map_err(|e| e.within(&format!("feature[{i}]")))?;
@@ -337,27 +354,20 @@ impl Recipe {
 
     /// The AdvBN settings, if the recipe has an adversary.
     pub fn advbn(&self) -> Option<&AdvBnConfig> {
-        self.feature
-            .iter()
-            .map(|f| match f {
-                FeatureStage::Advbn(cfg) => cfg,
-            })
-            .next()
+        self.feature.iter().find_map(|f| match f {
+            FeatureStage::Advbn(cfg) => Some(cfg),
+            _ => None,
+        })
+    }
+
+    /// The inline feature augmenters (MixStyle, DSU), in order.
+    pub fn inline_features(&self) -> Vec<InlineAugmenter> {
+        self.feature.iter().filter_map(FeatureStage::inline).collect()
     }
 
     /// The image-space pipeline (validated).
     pub fn pipeline(&self) -> Result<Pipeline, ConfigError> {
         Pipeline::new(self.pixel.clone())
-    }
-
-    /// The deepest cut any feature-space stage uses (for display).
-    pub fn cuts(&self) -> Vec<Cut> {
-        self.feature
-            .iter()
-            .map(|f| match f {
-                FeatureStage::Advbn(cfg) => cfg.cut,
-            })
-            .collect()
     }
 }
 

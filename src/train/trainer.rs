@@ -254,10 +254,12 @@ pub fn train(setup: TrainSetup) -> Result<TrainSummary, TrainError> {
             model = model.reset_adv_bn();
             state.adv_bn_initialised = true;
         }
-        let step_plan = StepPlan {
+        let mut step_plan = StepPlan {
             views: views_per_sample,
             jsd_lambda,
             advbn: adv_active,
+            inline: recipe.inline_features(),
+            step_key: StepPlan::key_for_step(recipe.train.seed, epoch as u64, state.global_step),
         };
         let order = epoch_order(setup.train.len(), recipe.train.seed, epoch as u64);
         let prefetch = Prefetcher::start(
@@ -282,6 +284,7 @@ pub fn train(setup: TrainSetup) -> Result<TrainSummary, TrainError> {
                 epoch,
             );
             let (images, targets) = batch.to_tensors(&device);
+            step_plan.step_key = StepPlan::key_for_step(recipe.train.seed, epoch as u64, state.global_step);
             let (next, stats) = train_step(model, &mut optimizer, images, targets, lr, &step_plan);
             model = next;
             if !stats.loss.is_finite() {
