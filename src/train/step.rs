@@ -94,6 +94,8 @@ pub struct StepStats {
     pub accuracy: f64,
     /// Mean of the attack's factors (s_mu, s_sigma).
     pub factors_mean: Option<(f64, f64)>,
+    /// The attack's final factors per channel, `(s_mu, s_sigma)`.
+    pub factors: Option<(Vec<f32>, Vec<f32>)>,
 }
 
 /// Runs one step and returns the updated model.
@@ -166,6 +168,7 @@ pub fn train_step<M: SplitModel>(
         };
         let mean = |v: &[f32]| v.iter().map(|x| f64::from(*x)).sum::<f64>() / v.len().max(1) as f64;
         stats.factors_mean = Some((mean(&outcome.s_mu), mean(&outcome.s_sigma)));
+        stats.factors = Some((outcome.s_mu.clone(), outcome.s_sigma.clone()));
         loss = loss + adv;
     }
 

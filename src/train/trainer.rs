@@ -312,6 +312,8 @@ pub fn train(setup: TrainSetup) -> Result<TrainSummary, TrainError> {
                 "loss": stats.loss, "loss_clean": stats.loss_clean, "loss_jsd": stats.loss_jsd,
                 "loss_adv": stats.loss_adv, "attack_loss": stats.attack_gain.map(|g| [g.0, g.1]),
                 "factors_mean": stats.factors_mean.map(|f| [f.0, f.1]),
+                "s_mu": stats.factors.as_ref().map(|f| &f.0),
+                "s_sigma": stats.factors.as_ref().map(|f| &f.1),
                 "train_acc": stats.accuracy, "images_per_s": batch.len() as f64 / seconds.max(1e-9),
                 "data_wait_ms": waited * 1e3,
             });
