@@ -28,7 +28,13 @@ pub fn apply_overrides(recipe: Recipe, overrides: &[String]) -> Result<Recipe, R
         *slot = value;
     }
     let text = toml::to_string(&root).map_err(|e| fail(format!("cannot write the recipe back: {e}")))?;
-    Recipe::from_toml(&text, "recipe after --set")
+    // Positions in the re-serialized text mean nothing to the user: name the overrides.
+    let label = format!("recipe `{}` with {}", recipe.name, overrides.join(", "));
+    Recipe::from_toml(&text, &label).map_err(|e| match e {
+        RecipeError::Parse { message, .. } => fail(format!("{label}: {message}")),
+        RecipeError::Invalid { error, .. } => fail(format!("{label}: {error}")),
+        other => other,
+    })
 }
 
 fn parse_value(raw: &str) -> Value {
