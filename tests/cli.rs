@@ -313,7 +313,7 @@ fn recipes_errors() {
             case(
                 &["recipes", "show", "augmix", "--set", "train.nope=3"],
                 &[
-                    "recipe `augmix` with train.nope=3: unknown key `train.nope`",
+                    "recipe `augmix` after --set: unknown key `train.nope`",
                     "`epochs`",
                 ],
             ),

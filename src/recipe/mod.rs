@@ -223,8 +223,14 @@ impl Recipe {
     /// assert_eq!(err.to_string(), "x.toml:3:1: unknown key `train.epoch` (expected one of `epochs`, `batch_size`, `lr`, `momentum`, `nesterov`, `weight_decay`, `schedule`, `seed`)");
     /// ```
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, RecipeError> {
+        Self::parse_toml(text, origin, true)
+    }
+
+    /// [`Recipe::from_toml`], with positions in errors only when `locate` (a text the user
+    /// did not write, such as a recipe after `--set`, has no meaningful lines).
+    pub(crate) fn parse_toml(text: &str, origin: &str, locate: bool) -> Result<Self, RecipeError> {
         let located = |span: Option<std::ops::Range<usize>>, message: String| {
-            let at = span.map(|s| line_column(text, s.start));
+            let at = span.filter(|_| locate).map(|s| line_column(text, s.start));
             RecipeError::Parse {
                 origin: match at {
                     Some((line, col)) => format!("{origin}:{line}:{col}"),
@@ -268,7 +274,7 @@ impl Recipe {
             located(span.or_else(|| inner.span()), describe(&path, message))
         })?;
         recipe.validate().map_err(|e| RecipeError::Invalid {
-            origin: match find_span(text, &e.key, false) {
+            origin: match find_span(text, &e.key, false).filter(|_| locate) {
                 Some(s) => {
                     let (line, col) = line_column(text, s.start);
                     format!("{origin}:{line}:{col}")
