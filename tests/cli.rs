@@ -1477,6 +1477,38 @@ fn study_of_two_recipes_writes_the_report_csv_and_charts() {
     // Each recipe's run directory can be evaluated on its own.
     let eval = s.ok(&["eval", "--run", "study/runs/augmix"]);
     assert!(eval.contains("augmix: clean test accuracy"), "{eval}");
+
+    // Run again, the study reuses the finished runs and reports the same numbers...
+    let ck = fs::read(dir.join("runs/baseline/checkpoint.bin")).unwrap();
+    let again = s.run(&args);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("baseline: reusing the finished run"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(fs::read_to_string(dir.join("results.csv")).unwrap(), csv);
+    assert_eq!(fs::read(dir.join("runs/baseline/checkpoint.bin")).unwrap(), ck);
+    // ...but not with other data or another recipe setting.
+    let other_data: Vec<&str> = args
+        .iter()
+        .map(|a| {
+            if *a == SMALL_DATA {
+                "synthetic:train=300,test=100"
+            } else {
+                a
+            }
+        })
+        .collect();
+    assert_error_after_progress(
+        &s.run(&other_data),
+        &["study/runs/baseline holds a run trained on other data"],
+    );
+    let other_lr = [&args[..], &["--set", "train.lr=0.01"]].concat();
+    assert_error_after_progress(
+        &s.run(&other_lr),
+        &["study/runs/baseline holds a run of a different `baseline` recipe"],
+    );
 }
 
 #[test]
