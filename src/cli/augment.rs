@@ -77,6 +77,9 @@ fn augmix(args: &AugmentArgs) -> CliResult {
         ..AugMix::default()
     };
     config.validate().map_err(CliError::from_display)?;
+    if args.views == 0 {
+        return Err(CliError("--views must be at least 1".into()));
+    }
     let pipeline = Pipeline::new(vec![PixelStage::Augmix(config)]).map_err(CliError::from_display)?;
     let mut rows = Vec::with_capacity(args.files.len());
     for (index, input) in args.files.iter().enumerate() {

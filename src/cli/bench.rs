@@ -55,6 +55,10 @@ pub struct BenchArgs {
 }
 
 pub fn run(args: BenchArgs) -> CliResult {
+    if let Some(path) = &args.json {
+        // Before the measurements, not after them.
+        super::common::check_parent_exists(path)?;
+    }
     if args.train {
         return train_rows(&args);
     }
@@ -67,6 +71,15 @@ pub fn run(args: BenchArgs) -> CliResult {
     if all == 0 {
         return Err(CliError("--threads must be at least 1".into()));
     }
+    if args.count == 0 {
+        return Err(CliError("--count must be at least 1".into()));
+    }
+    if !(args.seconds.is_finite() && args.seconds > 0.0) {
+        return Err(CliError(format!(
+            "--seconds is {}, it must be positive",
+            args.seconds
+        )));
+    }
     let mut images = images_from_tar_gz(&args.images, args.count).map_err(CliError)?;
     if args.size != 32 {
         images = images
@@ -78,7 +91,7 @@ pub fn run(args: BenchArgs) -> CliResult {
     }
     let thread_counts: Vec<usize> = if all > 1 { vec![1, all] } else { vec![1] };
     eprintln!(
-        "{} images of {s}x{s} from {}; at least {:.1}s per row",
+        "{} images of {s}x{s} from {}; at least {}s per row",
         images.len(),
         args.images.display(),
         args.seconds,
@@ -119,6 +132,12 @@ pub fn run(args: BenchArgs) -> CliResult {
 }
 
 fn train_rows(args: &BenchArgs) -> CliResult {
+    if args.batch < 2 {
+        return Err(CliError(format!(
+            "--batch is {}, it must be at least 2 (batch norm needs two samples)",
+            args.batch
+        )));
+    }
     let device = device(&args.device)?;
     let mut rows: Vec<TrainBenchRow> = Vec::new();
     for model in &args.models {

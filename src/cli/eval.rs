@@ -45,6 +45,10 @@ pub struct EvalArgs {
 }
 
 pub fn run(args: EvalArgs) -> CliResult {
+    if let Some(path) = &args.csv {
+        // Before the evaluation, not after it.
+        check_parent_exists(path)?;
+    }
     let recipe = run_recipe(&args.run)?;
     let branch: BnBranch = args.bn_branch.parse().map_err(CliError)?;
     let ck = Checkpoint::load(&checkpoint_path(&args.run)).map_err(CliError)?;

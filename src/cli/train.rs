@@ -9,7 +9,7 @@ use super::common::{
     CliError, CliResult, device, interactive, load_data, load_recipe, parse_data, run_recipe,
 };
 use crate::data::{ImageSource, LoadOptions};
-use crate::train::{RunData, TrainSetup, train};
+use crate::train::{Checkpoint, RunData, TrainSetup, checkpoint_path, train};
 
 /// Arguments of `advbn train`.
 #[derive(Debug, Args)]
@@ -56,6 +56,27 @@ pub fn run(args: TrainArgs) -> CliResult {
             .out
             .clone()
             .ok_or_else(|| CliError("--resume needs --out DIR, the run to continue".into()))?;
+        // A resumed run continues exactly as recorded: options that would change it are
+        // refused rather than silently ignored.
+        let ignored: Vec<&str> = [
+            ("--data", args.data.is_some()),
+            ("--epochs", args.epochs.is_some()),
+            ("--seed", args.seed.is_some()),
+            ("--set", !args.set.is_empty()),
+            ("--init-from", args.init_from.is_some()),
+            ("--train-limit", args.train_limit.is_some()),
+            ("--test-limit", args.test_limit.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, given)| given.then_some(name))
+        .collect();
+        if !ignored.is_empty() {
+            return Err(CliError(format!(
+                "--resume continues the run in {} as it was started; it cannot be combined with {}",
+                dir.display(),
+                ignored.join(", ")
+            )));
+        }
         let recipe = run_recipe(&dir)?;
         if let Some(name) = &args.recipe
             && *name != recipe.name
@@ -65,6 +86,17 @@ pub fn run(args: TrainArgs) -> CliResult {
                 dir.display(),
                 recipe.name
             )));
+        }
+        let ck_path = checkpoint_path(&dir);
+        if ck_path.exists() {
+            let done = Checkpoint::load(&ck_path).map_err(CliError)?.state.epochs_done;
+            if done >= recipe.train.epochs {
+                return Err(CliError(format!(
+                    "nothing to resume: {} finished its {done} epochs (evaluate it with `advbn eval --run {}`)",
+                    dir.display(),
+                    dir.display()
+                )));
+            }
         }
         (recipe, dir)
     } else {
@@ -80,6 +112,13 @@ pub fn run(args: TrainArgs) -> CliResult {
             .out
             .clone()
             .unwrap_or_else(|| PathBuf::from("runs").join(&recipe.name));
+        // Checked before anything is loaded or written (data.json would be overwritten).
+        if checkpoint_path(&dir).exists() {
+            return Err(CliError(format!(
+                "{} already holds a checkpoint: pass --resume to continue it, or choose another --out",
+                dir.display()
+            )));
+        }
         (recipe, dir)
     };
     let data = if args.resume {

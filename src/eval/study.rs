@@ -59,7 +59,7 @@ pub fn run_study(config: StudyConfig) -> Result<StudyOutcome, String> {
     let mut trained: Vec<(String, f64)> = Vec::new();
     for recipe in &config.recipes {
         let run_dir = config.out.join("runs").join(&recipe.name);
-        let state = existing_run(&run_dir, recipe)?;
+        let state = existing_run(&run_dir, recipe, &config.data_record)?;
         match state {
             RunState::Finished => eprintln!(
                 "{}: reusing the finished run in {}",
@@ -157,7 +157,7 @@ enum RunState {
     Finished,
 }
 
-fn existing_run(run_dir: &Path, recipe: &Recipe) -> Result<RunState, String> {
+fn existing_run(run_dir: &Path, recipe: &Recipe, data: &RunData) -> Result<RunState, String> {
     let ck = checkpoint_path(run_dir);
     if !ck.exists() {
         // A directory without a checkpoint holds nothing worth keeping (a run killed in
@@ -175,6 +175,17 @@ fn existing_run(run_dir: &Path, recipe: &Recipe) -> Result<RunState, String> {
             "{} holds a run of a different `{}` recipe; remove it or choose another --out",
             run_dir.display(),
             recipe.name
+        ));
+    }
+    // Reusing a run trained on other data would report its numbers as this data's.
+    if let Ok(saved) = RunData::read(run_dir)
+        && saved != *data
+    {
+        return Err(format!(
+            "{} holds a run trained on other data (`{}`, not `{}`); remove it or choose another --out",
+            run_dir.display(),
+            saved.spec,
+            data.spec
         ));
     }
     let state = Checkpoint::load(&ck)?.state;

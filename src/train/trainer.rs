@@ -123,7 +123,20 @@ pub fn load_network(checkpoint: &Checkpoint, device: &Device) -> Result<Network,
         .map_err(|e| format!("checkpoint model is unreadable: {e}"))?;
     Network::new(checkpoint.state.arch, checkpoint.state.classes, device)
         .try_load_record(record)
-        .map_err(|e| format!("checkpoint does not fit the network: {e}"))
+        .map_err(|e| {
+            format!(
+                "checkpoint does not fit the network: {}",
+                shorten(&e.to_string(), 300)
+            )
+        })
+}
+
+/// `text` cut to at most `max` characters (burn lists every missing tensor).
+fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{} ...", &text[..end]),
+        None => text.to_string(),
+    }
 }
 
 /// The resolved recipe file of a run directory.
