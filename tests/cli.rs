@@ -258,11 +258,12 @@ fn percent_after(text: &str, label: &str) -> f64 {
 // recipes
 
 #[test]
-fn recipes_lists_the_five_builtins_with_descriptions() {
+fn recipes_lists_every_builtin_with_its_description() {
     let s = Scratch::new();
     let out = s.ok(&["recipes"]);
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 5, "{out}");
+    assert_eq!(lines.len(), builtin_names().len(), "{out}");
+    assert!(builtin_names().len() >= 7, "baseline, augmix, advbn, augmix+advbn, advbn-finetune, mixstyle, dsu");
     for (line, name) in lines.iter().zip(builtin_names()) {
         let (listed, description) = line.split_once(' ').unwrap();
         assert_eq!(listed, name);
