@@ -263,7 +263,10 @@ fn recipes_lists_every_builtin_with_its_description() {
     let out = s.ok(&["recipes"]);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), builtin_names().len(), "{out}");
-    assert!(builtin_names().len() >= 7, "baseline, augmix, advbn, augmix+advbn, advbn-finetune, mixstyle, dsu");
+    assert!(
+        builtin_names().len() >= 7,
+        "baseline, augmix, advbn, augmix+advbn, advbn-finetune, mixstyle, dsu"
+    );
     for (line, name) in lines.iter().zip(builtin_names()) {
         let (listed, description) = line.split_once(' ').unwrap();
         assert_eq!(listed, name);

@@ -116,7 +116,9 @@ fn bad_recipes_give_their_expected_errors() {
         (
             "unknown feature kind",
             edit("kind = \"advbn\"", "kind = \"mixstile\""),
-            &["r.toml:32:8: `feature[0].kind`: unknown value `mixstile` (valid: one of `advbn`, `mixstyle`, `dsu`)"],
+            &[
+                "r.toml:32:8: `feature[0].kind`: unknown value `mixstile` (valid: one of `advbn`, `mixstyle`, `dsu`)",
+            ],
         ),
         (
             "unknown schedule kind",
@@ -389,7 +391,15 @@ fn unknown_recipe_names_the_built_ins() {
 fn every_builtin_recipe_round_trips() {
     assert_eq!(
         builtin_names(),
-        ["baseline", "augmix", "advbn", "augmix+advbn", "advbn-finetune", "mixstyle", "dsu"]
+        [
+            "baseline",
+            "augmix",
+            "advbn",
+            "augmix+advbn",
+            "advbn-finetune",
+            "mixstyle",
+            "dsu"
+        ]
     );
     for (name, _) in BUILTIN {
         let recipe = builtin(name).unwrap().unwrap();
