@@ -15,6 +15,8 @@
 //! goal is `mu* = (1 - t) mu + t mu_t`, `sigma* = (1 - t) sigma + t sigma_t`, and every value
 //! becomes `(v - mu) sigma* / sigma + mu*` (a flat channel, `sigma < 1e-6`, is only shifted).
 //! Back through the inverse transforms (`M^-1` is computed from `M`), then clamped to [0, 1].
+//! The logarithms and powers are evaluated with vectorizable approximations accurate to
+//! 3e-7 relative (libm's took three quarters of the time).
 //! `t = 1` is Reinhard's transfer; `t = 0` is the identity.
 //!
 //! The target is the partner's statistics ([`crate::StageContext::partner`], any size: only
@@ -30,7 +32,9 @@ use std::cell::RefCell;
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
-use super::{applies, check_interval, check_probability, draw};
+use std::f32::consts::{LN_10, LOG10_E};
+
+use super::{applies, check_interval, check_probability, draw, fastmath};
 use crate::{AugRng, Augment, ConfigError, FloatImage, ImageSize, StageContext, Validate};
 
 /// Reinhard et al.'s RGB -> LMS matrix.
@@ -85,7 +89,7 @@ const INV_SQRT3: f32 = 0.577_350_26;
 const INV_SQRT6: f32 = 0.408_248_3;
 const INV_SQRT2: f32 = std::f32::consts::FRAC_1_SQRT_2;
 
-#[inline]
+#[inline(always)]
 fn mat(m: &[[f32; 3]; 3], v: [f32; 3]) -> [f32; 3] {
     [
         m[0][0] * v[0] + m[0][1] * v[1] + m[0][2] * v[2],
@@ -104,10 +108,11 @@ fn mat(m: &[[f32; 3]; 3], v: [f32; 3]) -> [f32; 3] {
 /// let back = lab_to_rgb(rgb_to_lab([0.2, 0.7, 0.1]));
 /// assert!(back.iter().zip([0.2, 0.7, 0.1]).all(|(a, b)| (a - b).abs() < 1e-5));
 /// ```
-#[inline]
+#[inline(always)]
 pub fn rgb_to_lab(rgb: [f32; 3]) -> [f32; 3] {
-    let lms = mat(&FWD, rgb);
-    let [l, m, s] = lms.map(|v| (v.max(0.0) + LOG_OFFSET).log10());
+    let [l, m, s] = mat(&FWD, rgb);
+    let log = |v: f32| fastmath::ln(v.max(0.0) + LOG_OFFSET) * LOG10_E;
+    let (l, m, s) = (log(l), log(m), log(s));
     [
         (l + m + s) * INV_SQRT3,
         (l + m - 2.0 * s) * INV_SQRT6,
@@ -116,12 +121,11 @@ pub fn rgb_to_lab(rgb: [f32; 3]) -> [f32; 3] {
 }
 
 /// l-alpha-beta -> RGB (not clamped): the exact inverse of [`rgb_to_lab`] up to rounding.
-#[inline]
+#[inline(always)]
 pub fn lab_to_rgb(lab: [f32; 3]) -> [f32; 3] {
-    let [a, b, c] = [lab[0] * INV_SQRT3, lab[1] * INV_SQRT6, lab[2] * INV_SQRT2];
-    let log = [a + b + c, a + b - c, a - 2.0 * b];
-    let lms = log.map(|v| 10f32.powf(v) - LOG_OFFSET);
-    mat(&BACK, lms)
+    let (a, b, c) = (lab[0] * INV_SQRT3, lab[1] * INV_SQRT6, lab[2] * INV_SQRT2);
+    let pow = |v: f32| fastmath::exp(v * LN_10) - LOG_OFFSET;
+    mat(&BACK, [pow(a + b + c), pow(a + b - c), pow(a - 2.0 * b)])
 }
 
 /// Per-channel mean and standard deviation (population) in l-alpha-beta.
@@ -200,9 +204,13 @@ impl Moments {
 }
 
 /// One u8 pixel as `v / 255`.
-#[inline]
+#[inline(always)]
 fn unit(px: &[u8]) -> [f32; 3] {
-    [px[0], px[1], px[2]].map(|v| f32::from(v) / 255.0)
+    [
+        f32::from(px[0]) / 255.0,
+        f32::from(px[1]) / 255.0,
+        f32::from(px[2]) / 255.0,
+    ]
 }
 
 /// Reinhard colour transfer configuration (recipe `kind = "color_transfer"`).
@@ -406,11 +414,14 @@ pub fn transfer_statistics(image: &RgbImage, target: &LabStats, t: f32) -> Float
             shift[c] = mean - own.mean[c] * scale[c];
         }
         for (out, v) in data.chunks_exact_mut(3).zip(lab.chunks_exact(3)) {
-            let moved = [0, 1, 2].map(|c| v[c] * scale[c] + shift[c]);
-            let rgb = lab_to_rgb(moved);
-            for c in 0..3 {
-                out[c] = rgb[c].clamp(0.0, 1.0);
-            }
+            let rgb = lab_to_rgb([
+                v[0] * scale[0] + shift[0],
+                v[1] * scale[1] + shift[1],
+                v[2] * scale[2] + shift[2],
+            ]);
+            out[0] = rgb[0].clamp(0.0, 1.0);
+            out[1] = rgb[1].clamp(0.0, 1.0);
+            out[2] = rgb[2].clamp(0.0, 1.0);
         }
     });
     FloatImage::from_raw(size, data).expect("3 samples per pixel")

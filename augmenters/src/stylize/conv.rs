@@ -19,13 +19,17 @@ thread_local! {
 }
 
 /// A 2D cross-correlation (what deep-learning frameworks call convolution) of `cin` planes of
-/// `w x h` samples with `cout x cin` kernels of `k x k` (odd `k`), stride 1, zero padding of
-/// `k / 2` on every side, no bias:
+/// `w x h` samples with `cout x cin` kernels of `k x k` (odd `k` up to 15), stride 1, zero
+/// padding of `k / 2` on every side, no bias:
 /// `out[o][y][x] = sum_{i, dy, dx} weights[o][i][dy][dx] * input[i][y + dy - k/2][x + dx - k/2]`.
 ///
 /// `input` is planar (`cin` planes, row-major), `weights` is `[cout][cin][k][k]` row-major,
-/// `out` receives `cout` planes. The sums run in a fixed order with plain f32 multiply and add,
-/// so the result is bit-identical on every run and thread.
+/// `out` receives `cout` planes. Each output sample accumulates its taps in the order
+/// `i, dy, dx` with plain f32 multiply and add (no fused multiply-add), so the result is
+/// bit-identical on every run, thread and machine, with or without AVX2.
+///
+/// # Panics
+/// When `k` is even or above 15.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn conv_same(
     input: &[f32],
@@ -54,19 +58,73 @@ pub(crate) fn conv_same(
         }
     }
     out.fill(0.0);
-    for o in 0..cout {
+    let shape = Shape {
+        cin,
+        width,
+        height,
+        cout,
+        pw,
+        ph,
+    };
+    match k {
+        1 => conv_dispatch::<1>(padded, weights, out, shape),
+        3 => conv_dispatch::<3>(padded, weights, out, shape),
+        5 => conv_dispatch::<5>(padded, weights, out, shape),
+        7 => conv_dispatch::<7>(padded, weights, out, shape),
+        9 => conv_dispatch::<9>(padded, weights, out, shape),
+        11 => conv_dispatch::<11>(padded, weights, out, shape),
+        13 => conv_dispatch::<13>(padded, weights, out, shape),
+        15 => conv_dispatch::<15>(padded, weights, out, shape),
+        _ => panic!("kernel size {k}: odd sizes up to 15 are supported"),
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Shape {
+    cin: usize,
+    width: usize,
+    height: usize,
+    cout: usize,
+    pw: usize,
+    ph: usize,
+}
+
+/// Runs [`conv_body`] compiled for AVX2 where the CPU has it (the same operations on wider
+/// vectors; no FMA, so the same bits).
+fn conv_dispatch<const K: usize>(padded: &[f32], weights: &[f32], out: &mut [f32], shape: Shape) {
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn wide<const K: usize>(padded: &[f32], weights: &[f32], out: &mut [f32], shape: Shape) {
+        conv_body::<K>(padded, weights, out, shape)
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        return unsafe { wide::<K>(padded, weights, out, shape) };
+    }
+    conv_body::<K>(padded, weights, out, shape)
+}
+
+/// For each output plane, input plane and kernel row: every output row gains the `K` taps of
+/// that kernel row in one pass (the tap loop unrolls, the column loop vectorizes).
+#[inline(always)]
+fn conv_body<const K: usize>(padded: &[f32], weights: &[f32], out: &mut [f32], s: Shape) {
+    let plane = s.width * s.height;
+    for o in 0..s.cout {
         let dst_plane = &mut out[o * plane..][..plane];
-        for i in 0..cin {
-            let src_plane = &padded[i * pw * ph..][..pw * ph];
-            let kernel = &weights[(o * cin + i) * k * k..][..k * k];
-            for dy in 0..k {
-                for dx in 0..k {
-                    let wt = kernel[dy * k + dx];
-                    for (y, dst) in dst_plane.chunks_exact_mut(width).enumerate() {
-                        let src = &src_plane[(y + dy) * pw + dx..][..width];
-                        for (d, &s) in dst.iter_mut().zip(src) {
-                            *d += wt * s;
+        for i in 0..s.cin {
+            let src_plane = &padded[i * s.pw * s.ph..][..s.pw * s.ph];
+            let kernel = &weights[(o * s.cin + i) * K * K..][..K * K];
+            for dy in 0..K {
+                let taps: [f32; K] = kernel[dy * K..][..K].try_into().expect("K taps");
+                for (y, dst) in dst_plane.chunks_exact_mut(s.width).enumerate() {
+                    let src = &src_plane[(y + dy) * s.pw..][..s.width + K - 1];
+                    for (d, window) in dst.iter_mut().zip(src.windows(K)) {
+                        let mut acc = *d;
+                        for t in 0..K {
+                            acc += taps[t] * window[t];
                         }
+                        *d = acc;
                     }
                 }
             }

@@ -37,7 +37,7 @@ use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use rustfft::{Fft, FftPlanner};
 use serde::{Deserialize, Serialize};
 
-use super::{applies, check_interval, check_probability, draw};
+use super::{applies, check_interval, check_probability, draw, fastmath};
 use crate::{AugRng, Augment, ConfigError, FloatImage, ImageSize, StageContext, Validate, check_range};
 
 /// Amplitude-spectrum mixing configuration (recipe `kind = "fourier_mix"`).
@@ -306,7 +306,8 @@ impl FftState {
                     let fy = sv / h as f32;
                     let r2 = fx * fx + fy * fy;
                     self.synth[u * h + v] = if r2 > 0.0 {
-                        r2.powf(-0.5 * params.beta)
+                        // |f|^-beta = exp(-beta / 2 ln |f|^2)
+                        fastmath::exp(-0.5 * params.beta * fastmath::ln(r2))
                     } else {
                         0.0
                     };
@@ -340,9 +341,9 @@ impl FftState {
             };
             for i in 0..cw * h {
                 let z = self.spec[i];
-                let a_self = z.norm();
+                let a_self = z.norm_sqr().sqrt();
                 let a_target = match partner {
-                    Some(_) => self.partner[i].norm(),
+                    Some(_) => self.partner[i].norm_sqr().sqrt(),
                     None if i == 0 => a_self,
                     None => target_scale * self.synth[i],
                 };

@@ -36,6 +36,7 @@
 
 mod color_transfer;
 mod conv;
+mod fastmath;
 mod fourier_mix;
 mod randconv;
 mod random_net;

@@ -28,14 +28,14 @@ use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
 
 use super::conv::{CONV_SCRATCH, conv_same};
-use super::{applies, check_interval, check_probability, draw};
+use super::{applies, check_interval, check_probability, draw, fastmath};
 use crate::{AugRng, Augment, ConfigError, FloatImage, ImageSize, Validate, check_range, rng_from_seed};
 
 /// The non-linearity between layers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Activation {
-    /// `tanh(v)`.
+    /// `tanh(v)` (evaluated to within 3e-7).
     #[default]
     Tanh,
     /// `v` for `v >= 0`, `0.2 v` otherwise.
@@ -43,18 +43,29 @@ pub enum Activation {
 }
 
 impl Activation {
-    #[inline]
-    fn apply(self, v: f32) -> f32 {
-        match self {
-            Activation::Tanh => v.tanh(),
-            Activation::LeakyRelu => {
-                if v >= 0.0 {
-                    v
-                } else {
-                    0.2 * v
-                }
+    /// Applies the activation to every value (one tight loop per kind, compiled for AVX2
+    /// where the CPU has it: the same operations on wider vectors, so the same bits).
+    fn apply_all(self, values: &mut [f32]) {
+        #[inline(always)]
+        fn plain(activation: Activation, values: &mut [f32]) {
+            match activation {
+                Activation::Tanh => values.iter_mut().for_each(|v| *v = fastmath::tanh(*v)),
+                Activation::LeakyRelu => values
+                    .iter_mut()
+                    .for_each(|v| *v = if *v >= 0.0 { *v } else { 0.2 * *v }),
             }
         }
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2")]
+        fn wide(activation: Activation, values: &mut [f32]) {
+            plain(activation, values)
+        }
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            return unsafe { wide(self, values) };
+        }
+        plain(self, values)
     }
 }
 
@@ -255,9 +266,7 @@ impl RandomNet {
                 b.resize(layer.cout * plane, 0.0);
                 conv_same(a, layer.cin, w, h, &layer.weights, 3, layer.cout, b, padded);
                 if l != last {
-                    for v in b.iter_mut() {
-                        *v = self.activation.apply(*v);
-                    }
+                    self.activation.apply_all(b);
                 }
                 std::mem::swap(a, b);
             }
