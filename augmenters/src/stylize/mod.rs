@@ -18,7 +18,7 @@
 //! same bytes whatever the batch composition, its order and the thread count, so the partner
 //! cannot be "whoever is next in the batch". Instead:
 //! - the partner is an input of `apply`, through [`StageContext`] and
-//!   [`Augment::apply_with`](crate::Augment::apply_with) (plain `apply` means "no partner");
+//!   [`Augment::apply_with`] (plain `apply` means "no partner");
 //! - a pipeline passes one partner per sample to every partner-using stage of every view
 //!   ([`Pipeline::apply_with`](crate::Pipeline::apply_with),
 //!   [`augment_batch_with_partners`](crate::augment_batch_with_partners));
@@ -30,6 +30,45 @@
 //! - without a partner each stylizer falls back to a documented random target drawn in
 //!   `sample`, so that `advbn augment` on a single image and pipelines without a partner
 //!   source still stylize. A replay needs the same partner, which the sample's key determines.
+//!
+//! # In recipes
+//!
+//! Every field is optional; the defaults are shown. Ranges `[lo, hi]` are drawn uniformly.
+//!
+//! ```toml
+//! [[pixel]]
+//! kind = "randconv"
+//! kernel_sizes = [1, 3, 5, 7]  # odd, 1..=15
+//! strength = [0.0, 1.0]        # weight of the convolved image; [1, 1] = no mixing
+//! center = [0.5, 0.5, 0.5]     # what the convolution works around and pads with
+//! p = 1.0
+//!
+//! [[pixel]]
+//! kind = "fourier_mix"
+//! eta = 1.0                    # lambda ~ U(0, eta)
+//! beta = [0.5, 1.5]            # spectral slope of the no-partner target
+//! p = 1.0
+//!
+//! [[pixel]]
+//! kind = "color_transfer"
+//! strength = [1.0, 1.0]        # 1 = Reinhard's full transfer
+//! mean_l = [-1.17, -0.32]      # no-partner target ranges (CIFAR-10 p5..p95)
+//! mean_alpha = [-0.07, 0.17]
+//! mean_beta = [-0.015, 0.023]
+//! std_l = [0.17, 0.77]
+//! std_alpha = [0.015, 0.15]
+//! std_beta = [0.0025, 0.031]
+//! p = 1.0
+//!
+//! [[pixel]]
+//! kind = "random_net"
+//! layers = 3                   # 3x3 convolutions, 1..=6
+//! width = 8                    # hidden channels, 1..=32
+//! activation = "tanh"          # or "leaky_relu"
+//! gain = 2.0                   # weights ~ N(0, gain^2 / fan_in)
+//! strength = [0.3, 0.7]        # blend weight of the network's output
+//! p = 1.0
+//! ```
 //!
 //! Speed: per image everything is single-threaded (rayon parallelizes over samples), the
 //! scratch buffers are per-thread and reused, and the FFT plans are cached per thread.
@@ -47,7 +86,7 @@ pub use color_transfer::{
     ColorTransfer, ColorTransferParams, LabStats, lab_to_rgb, rgb_to_lab, transfer_statistics,
 };
 pub use fourier_mix::{FourierMix, FourierMixParams};
-pub use randconv::{RandConv, RandConvParams, randconv};
+pub use randconv::{MAX_KERNEL_SIZE, RandConv, RandConvParams, randconv};
 pub use random_net::{Activation, ConvLayer, RandomNet, RandomNetParams, RandomNetWeights};
 
 use crate::{AugRng, ConfigError, PixelStage};
@@ -102,9 +141,10 @@ pub(crate) fn check_probability(key: &str, p: f64) -> Result<(), ConfigError> {
 }
 
 /// A draw uniform in `[lo, hi)` (exactly `lo` when `lo == hi`); one f32 draw either way.
+/// Never panics, even for a range that validation would refuse (reversed, NaN).
 pub(crate) fn draw(rng: &mut AugRng, [lo, hi]: [f32; 2]) -> f32 {
     let u: f32 = rng.random();
-    (lo + (hi - lo) * u).clamp(lo, hi)
+    (lo + (hi - lo) * u).max(lo.min(hi)).min(lo.max(hi))
 }
 
 /// Whether an op with probability `p` applies: one f64 draw always, so that the rest of the
@@ -138,5 +178,77 @@ mod tests {
             assert!((0.25..0.75).contains(&v) || v == 0.75, "{v}");
         }
         assert_eq!(draw(&mut rng, [0.3, 0.3]), 0.3);
+        // Ranges that validation refuses still draw without panicking.
+        let v = draw(&mut rng, [0.6, 0.5]);
+        assert!((0.5..=0.6).contains(&v), "{v}");
+        let _ = draw(&mut rng, [f32::NAN, 1.0]);
+    }
+
+    #[test]
+    fn the_documented_recipe_fields_are_the_defaults() {
+        // The TOML block of this module's docs, parsed: it must list every stylizer with
+        // exactly its default values, so that the docs cannot drift from the code.
+        let source = include_str!("mod.rs");
+        let start = source.find("//! ```toml\n").expect("a toml block") + "//! ```toml\n".len();
+        let end = start + source[start..].find("//! ```\n").expect("its end");
+        let text: String = source[start..end]
+            .lines()
+            .map(|l| l.strip_prefix("//!").unwrap_or(l).trim_start())
+            .map(|l| format!("{l}\n"))
+            .collect();
+        #[derive(serde::Deserialize)]
+        struct Recipe {
+            pixel: Vec<PixelStage>,
+        }
+        let recipe: Recipe = toml::from_str(&text).unwrap();
+        let defaults: Vec<PixelStage> = default_stages().into_iter().map(|(_, s)| s).collect();
+        assert_eq!(recipe.pixel, defaults);
+        let kinds: Vec<&str> = default_stages().iter().map(|(k, _)| *k).collect();
+        assert_eq!(kinds, STYLIZER_KINDS);
+    }
+
+    #[test]
+    fn unvalidated_configs_do_not_panic() {
+        // Configs built in code and never validated: sampling and applying must still not
+        // panic (the contract's "bad config is an error value" holds where configs are
+        // checked; everywhere else the ops degrade instead of crashing).
+        use crate::{Augment, ImageSize, StageContext};
+        let img = image::RgbImage::from_fn(9, 7, |x, y| image::Rgb([x as u8 * 20, y as u8 * 30, 77]));
+        let size = ImageSize::of(&img);
+        let mut rng = crate::rng_from_seed(1);
+        let rc = RandConv {
+            kernel_sizes: vec![4, 40],
+            strength: [0.9, 0.1],
+            center: [2.0, -1.0, f32::NAN],
+            p: 7.0,
+        };
+        for _ in 0..8 {
+            let p = rc.sample(&mut rng, size);
+            assert!(p.kernel_size % 2 == 1 && p.kernel_size <= randconv::MAX_KERNEL_SIZE);
+            let _ = rc.apply(&img, &p);
+        }
+        let fm = FourierMix {
+            eta: f32::NAN,
+            beta: [3.0, -1.0],
+            p: f64::NAN,
+        };
+        let p = fm.sample(&mut rng, size);
+        let _ = fm.apply_with(&img, &p, StageContext::with_partner(&img));
+        let ct = ColorTransfer {
+            strength: [1.0, 0.0],
+            std_l: [5.0, -5.0],
+            ..ColorTransfer::default()
+        };
+        let p = ct.sample(&mut rng, size);
+        let _ = ct.apply(&img, &p);
+        let rn = RandomNet {
+            layers: 0,
+            width: 1000,
+            gain: 0.0,
+            strength: [1.0, 0.5],
+            ..RandomNet::default()
+        };
+        let p = rn.sample(&mut rng, size);
+        let _ = rn.apply(&img, &p);
     }
 }

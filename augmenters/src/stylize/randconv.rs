@@ -157,6 +157,8 @@ impl Augment for RandConv {
             return RandConvParams::identity();
         }
         let k = self.kernel_sizes[rand::RngExt::random_range(rng, 0..self.kernel_sizes.len())];
+        // An unvalidated size becomes the odd size at or below it, within 1..=15.
+        let k = (k.clamp(1, MAX_KERNEL_SIZE) - 1) / 2 * 2 + 1;
         let strength = draw(rng, self.strength);
         let std = 1.0 / (k as f32 * 3f32.sqrt());
         let normal = Normal::new(0.0f32, std).expect("a positive standard deviation");
