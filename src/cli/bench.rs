@@ -7,7 +7,8 @@ use clap::Args;
 
 use super::common::{CliError, CliResult, device};
 use crate::augmenters::ops::{Op, op_names};
-use crate::augmenters::{AugMix, ImageSize, Pipeline, PixelStage, SampleKey};
+use crate::augmenters::stylize::default_stages;
+use crate::augmenters::{AugMix, ImageSize, Pipeline, PixelStage, SampleKey, StageContext};
 use crate::bench::{AugmentBenchRow, TrainBenchRow, images_from_tar_gz, time_images, train_throughput};
 use crate::model::Arch;
 
@@ -117,6 +118,16 @@ pub fn run(args: BenchArgs) -> CliResult {
                 let mut rng = SampleKey::new(0, 0, i as u64).rng();
                 let params = op.sample(3.0, &mut rng, ImageSize::of(img));
                 std::hint::black_box(params.apply(img));
+            };
+            record(name, threads, time_images(&images, threads, args.seconds, &work));
+        }
+        for (name, stage) in default_stages() {
+            let pipeline = Pipeline::new(vec![stage]).expect("default stylizer");
+            // Stylizers that mix with a partner get the next image of the set.
+            let work = |i: usize, img: &image::RgbImage| {
+                let partner = &images[(i + 1) % images.len()];
+                let context = StageContext::with_partner(partner);
+                std::hint::black_box(pipeline.run_with(img, SampleKey::new(0, 0, i as u64), 1, context));
             };
             record(name, threads, time_images(&images, threads, args.seconds, &work));
         }

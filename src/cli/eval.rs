@@ -11,7 +11,7 @@ use crate::augmenters::corrupt::Corruption;
 use crate::data::LoadOptions;
 use crate::eval::evaluate;
 use crate::eval::report::{summarize, write_csv};
-use crate::eval::robustness::{Candidate, RobustnessPlan, evaluate_robustness};
+use crate::eval::robustness::{Candidate, RobustnessPlan, evaluate_robustness, shift_sets};
 use crate::model::BnBranch;
 use crate::train::{Checkpoint, RunData, checkpoint_path, load_network};
 
@@ -103,17 +103,18 @@ pub fn run(args: EvalArgs) -> CliResult {
         batch_size: recipe.eval.batch_size,
         progress: interactive(),
     };
-    if args.shift && splits.shifts.is_empty() {
-        eprintln!("note: {spec} has no style-shift test set");
-    }
-    let shifts = if args.shift { splits.shifts.as_slice() } else { &[] };
+    let shifts = if args.shift {
+        shift_sets(&splits, recipe.train.seed).map_err(CliError)?
+    } else {
+        Vec::new()
+    };
     let candidate = Candidate {
         name: recipe.name.clone(),
         model,
         normalization: recipe.data.normalization,
     };
     let records =
-        evaluate_robustness(&[candidate], &splits.test, shifts, &plan, &device).map_err(CliError)?;
+        evaluate_robustness(&[candidate], &splits.test, &shifts, &plan, &device).map_err(CliError)?;
     let rows = summarize(&records, &[(recipe.name.clone(), 0.0)], None);
     let row = &rows[0];
     println!("{} (BN branch {branch}):", recipe.name);

@@ -11,7 +11,7 @@ use image::RgbImage;
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
-use crate::augmenters::{Image, Pipeline, Sample, SampleKey, augment_batch};
+use crate::augmenters::{Image, Pipeline, Sample, SampleKey, augment_batch_with_partners};
 
 /// Anything that holds labelled RGB images addressable by index.
 pub trait ImageSource: Send + Sync {
@@ -182,12 +182,18 @@ pub fn make_batch(
             image: source.image(i),
         })
         .collect();
-    let outputs = augment_batch(
+    // Stylizers that need a partner (fourier_mix, color_transfer) get another sample of the
+    // dataset, drawn from the sample's own stream: independent of the batch's composition.
+    let outputs = augment_batch_with_partners(
         &plan.pipeline,
         &samples,
         plan.run_seed,
         epoch,
         plan.augmented_views,
+        |key| {
+            key.partner_index(source.len() as u64)
+                .map(|j| source.image(j as usize))
+        },
     );
     let n = indices.len();
     let views = plan.views_per_sample();
