@@ -15,6 +15,7 @@
 //! Sharpness}` (Pillow 13); the submodules document the arithmetic.
 
 mod affine;
+mod bilinear;
 mod enhance;
 mod lut;
 
@@ -26,7 +27,8 @@ use serde::{Deserialize, Serialize};
 
 pub use affine::{
     AffineData, RotatePlan, rotate, rotate_into, rotate_plan, shear_x, shear_x_data, shear_y, shear_y_data,
-    translate_x, translate_x_data, translate_y, translate_y_data, warp, warp_into,
+    translate_x, translate_x_data, translate_y, translate_y_data, warp, warp_exact, warp_exact_into,
+    warp_into,
 };
 pub use enhance::{
     brightness, brightness_lut, color, color_into, contrast, contrast_grey, contrast_lut, luma, sharpness,
