@@ -33,13 +33,28 @@ pub const IDENTITY: Lut = {
 /// assert_eq!(h[2][6], 1);
 /// ```
 pub fn histogram(rgb: &[u8]) -> Histogram {
-    let mut h = [[0u32; 256]; 3];
-    for px in rgb.chunks_exact(3) {
-        h[0][px[0] as usize] += 1;
-        h[1][px[1] as usize] += 1;
-        h[2][px[2] as usize] += 1;
+    // Two sets of bins, for alternate pixels: neighbouring pixels often share a value, and
+    // two increments of one bin in a row wait for each other.
+    let mut h = [[[0u32; 256]; 3]; 2];
+    let mut pairs = rgb.chunks_exact(6);
+    for px in &mut pairs {
+        for c in 0..3 {
+            h[0][c][px[c] as usize] += 1;
+            h[1][c][px[3 + c] as usize] += 1;
+        }
     }
-    h
+    for px in pairs.remainder().chunks_exact(3) {
+        for c in 0..3 {
+            h[0][c][px[c] as usize] += 1;
+        }
+    }
+    let [mut out, other] = h;
+    for c in 0..3 {
+        for (o, n) in out[c].iter_mut().zip(other[c]) {
+            *o += n;
+        }
+    }
+    out
 }
 
 /// The histogram of `lut` applied to an image whose histogram is `h` (exact: a table maps
