@@ -593,33 +593,36 @@ fn columns_kept<K: Kernels>(
         }
     }
     let last = h as i64 - 1;
-    for (y, out) in dst.chunks_exact_mut(stride).enumerate() {
+    for out in dst.chunks_exact_mut(stride) {
         out[..3 * cx0].fill(0);
         out[3 * cx1..].fill(0);
-        for &(x0, x1, k) in &plan.runs {
-            let r = y as i64 + k;
-            let sx0 = 3 * (x0 as i64 + ci) as usize;
-            if r >= 0 && r < last {
-                // Both source rows inside (so is the pixel): one vectorized run. A run shorter
-                // than one AVX2 step computes 16 samples where there is room; the extra ones
-                // belong to the next runs, which are written after it.
-                let at = r as usize * stride + sx0;
-                let n = 3 * (x1 - x0);
-                let room = (3 * (cx1 - x0)).min(src.len() - at - stride);
-                let m = if n < 16 && room >= 16 { 16 } else { n };
-                K::lerp_weighted(
-                    &src[at..at + m],
-                    &src[at + stride..at + stride + m],
-                    &plan.weights[3 * x0..3 * x0 + m],
-                    &mut out[3 * x0..3 * x0 + m],
-                );
-                continue;
+    }
+    // Run by run (a band of columns), all rows: the run's setup is done once.
+    for &(x0, x1, k) in &plan.runs {
+        let sx0 = 3 * (x0 as i64 + ci) as usize;
+        let (o0, n) = (3 * x0, 3 * (x1 - x0));
+        // A run shorter than one AVX2 step computes 16 samples where there is room; the extra
+        // ones belong to the next runs, which are written after it.
+        let m = if n < 16 && 3 * (cx1 - x0) >= 16 { 16 } else { n };
+        let weights = &plan.weights[o0..o0 + m];
+        // Rows whose two source rows y + k and y + k + 1 are both inside (so is the pixel).
+        let ya = (-k).clamp(0, h as i64) as usize;
+        let yb = (last - k).clamp(ya as i64, h as i64) as usize;
+        for y in ya..yb {
+            let at = (y as i64 + k) as usize * stride + sx0;
+            let out = &mut dst[y * stride + o0..];
+            if at + stride + m <= src.len() {
+                K::lerp_weighted(&src[at..], &src[at + stride..], weights, &mut out[..m]);
+            } else {
+                K::lerp_weighted(&src[at..], &src[at + stride..], weights, &mut out[..n]);
             }
-            // Near the top or bottom: Pillow's inside test and clamped rows per pixel.
-            let (r0, r1) = (
-                r.clamp(0, last) as usize * stride,
-                (r + 1).clamp(0, last) as usize * stride,
-            );
+        }
+        // Near the top or bottom: Pillow's inside test and clamped rows, pixel by pixel.
+        for y in (0..ya).chain(yb..h) {
+            let r = y as i64 + k;
+            let r0 = r.clamp(0, last) as usize * stride;
+            let r1 = (r + 1).clamp(0, last) as usize * stride;
+            let out = &mut dst[y * stride..][..stride];
             for x in x0..x1 {
                 let (o, sx) = (3 * x, sx0 + 3 * (x - x0));
                 if (plan.lo[x]..plan.hi[x]).contains(&y) {
