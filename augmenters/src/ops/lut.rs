@@ -33,6 +33,16 @@ pub const IDENTITY: Lut = {
 /// assert_eq!(h[2][6], 1);
 /// ```
 pub fn histogram(rgb: &[u8]) -> Histogram {
+    if rgb.len() < 3 * 4096 {
+        // Small images: clearing and merging a second set would cost more than it saves.
+        let mut h = [[0u32; 256]; 3];
+        for px in rgb.chunks_exact(3) {
+            h[0][px[0] as usize] += 1;
+            h[1][px[1] as usize] += 1;
+            h[2][px[2] as usize] += 1;
+        }
+        return h;
+    }
     // Two sets of bins, for alternate pixels: neighbouring pixels often share a value, and
     // two increments of one bin in a row wait for each other.
     let mut h = [[[0u32; 256]; 3]; 2];
@@ -108,6 +118,7 @@ pub fn apply_lut(image: &RgbImage, lut: &Lut) -> RgbImage {
 /// Pillow's `ImageOps.autocontrast(image, cutoff=0)` table for one channel: the lowest
 /// present value maps to 0, the highest to 255, linearly in between with Python's `int()`
 /// (truncation); a channel with a single value (or none) is left alone.
+#[inline(always)]
 fn autocontrast_channel(h: &[u32; 256]) -> [u8; 256] {
     let lo = h.iter().position(|&n| n != 0);
     let hi = h.iter().rposition(|&n| n != 0);
@@ -118,33 +129,62 @@ fn autocontrast_channel(h: &[u32; 256]) -> [u8; 256] {
     let scale = 255.0 / (hi - lo) as f64;
     let offset = -(lo as f64) * scale;
     let mut t = [0u8; 256];
-    for (ix, out) in t.iter_mut().enumerate() {
-        // Same operation order as Pillow (`ix * scale + offset`), then `int()`.
-        let v = (ix as f64 * scale + offset) as i64;
-        *out = v.clamp(0, 255) as u8;
+    for (out, &ix) in t.iter_mut().zip(&VALUES) {
+        // Same operation order as Pillow (`ix * scale + offset`), then `int()` and the clamp
+        // to 0..=255, here as the clamp then the truncation (the same for every value), which
+        // vectorizes.
+        let v = (ix * scale + offset).clamp(0.0, 255.0);
+        // SAFETY: `v` is finite and in 0..=255.
+        *out = unsafe { v.to_int_unchecked::<i32>() } as u8;
     }
     t
 }
 
+/// 0.0, 1.0, ..., 255.0.
+const VALUES: [f64; 256] = {
+    let mut v = [0.0; 256];
+    let mut i = 0;
+    while i < 256 {
+        v[i] = i as f64;
+        i += 1;
+    }
+    v
+};
+
 /// The autocontrast table (cutoff 0) of an image with histogram `h`.
 pub fn autocontrast_lut(h: &Histogram) -> Lut {
-    [
-        autocontrast_channel(&h[0]),
-        autocontrast_channel(&h[1]),
-        autocontrast_channel(&h[2]),
-    ]
+    #[inline(always)]
+    fn plain(h: &Histogram) -> Lut {
+        [
+            autocontrast_channel(&h[0]),
+            autocontrast_channel(&h[1]),
+            autocontrast_channel(&h[2]),
+        ]
+    }
+    // The same code compiled for AVX2 (the same IEEE operations, so the same table).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn wide(h: &Histogram) -> Lut {
+        plain(h)
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        return unsafe { wide(h) };
+    }
+    plain(h)
 }
 
 /// Pillow's `ImageOps.equalize` table for one channel: `step` is the number of samples
 /// outside the last occupied bin divided by 255 (integer division), and value `i` maps to
 /// `(step / 2 + samples below i) / step`, clamped to 255 as Pillow's `point` clamps.
+#[inline(always)]
 fn equalize_channel(h: &[u32; 256]) -> [u8; 256] {
-    let mut occupied = h.iter().filter(|&&n| n != 0);
-    let count = occupied.clone().count();
+    let count = h.iter().filter(|&&n| n != 0).count();
     if count <= 1 {
         return IDENTITY[0];
     }
-    let last = u64::from(*occupied.next_back().expect("two occupied bins"));
+    let last = u64::from(h[h.iter().rposition(|&n| n != 0).expect("two occupied bins")]);
     let total: u64 = h.iter().map(|&n| u64::from(n)).sum();
     let step = (total - last) / 255;
     if step == 0 {
@@ -163,18 +203,34 @@ fn equalize_channel(h: &[u32; 256]) -> [u8; 256] {
     let mut t = [0u8; 256];
     for (out, &sum) in t.iter_mut().zip(&sums) {
         // Truncation is the floor here (non-negative), without a libm call.
-        *out = (sum / step).min(255.0) as u8;
+        // SAFETY: the quotient is finite and in 0..=255 after the min.
+        *out = unsafe { (sum / step).min(255.0).to_int_unchecked::<i32>() } as u8;
     }
     t
 }
 
 /// The equalize table of an image with histogram `h`.
 pub fn equalize_lut(h: &Histogram) -> Lut {
-    [
-        equalize_channel(&h[0]),
-        equalize_channel(&h[1]),
-        equalize_channel(&h[2]),
-    ]
+    #[inline(always)]
+    fn plain(h: &Histogram) -> Lut {
+        [
+            equalize_channel(&h[0]),
+            equalize_channel(&h[1]),
+            equalize_channel(&h[2]),
+        ]
+    }
+    // The same code compiled for AVX2 (the same IEEE operations, so the same table).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn wide(h: &Histogram) -> Lut {
+        plain(h)
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        return unsafe { wide(h) };
+    }
+    plain(h)
 }
 
 /// Pillow's `ImageOps.posterize(image, bits)` table: keep the `bits` high bits (1..=8).
@@ -304,6 +360,37 @@ mod tests {
         assert_eq!(t[0][255], 255);
         // An empty channel is left alone.
         assert_eq!(t[1], IDENTITY[0]);
+    }
+
+    #[test]
+    fn autocontrast_matches_pillows_int_then_clamp() {
+        for lo in 0..256usize {
+            for hi in (lo + 1..256).step_by(7) {
+                let mut h = [[0u32; 256]; 3];
+                h[0][lo] = 1;
+                h[0][hi] = 1;
+                let scale = 255.0 / (hi - lo) as f64;
+                let offset = -(lo as f64) * scale;
+                let expected: Vec<u8> = (0..256)
+                    .map(|ix| ((ix as f64 * scale + offset) as i64).clamp(0, 255) as u8)
+                    .collect();
+                assert_eq!(autocontrast_lut(&h)[0].to_vec(), expected, "{lo} {hi}");
+            }
+        }
+    }
+
+    #[test]
+    fn histogram_of_large_and_small_images() {
+        for n in [0, 1, 5, 4095, 4096, 4097, 20_001] {
+            let src = noise(n, n as u32);
+            let mut h = [[0u32; 256]; 3];
+            for px in src.chunks_exact(3) {
+                for c in 0..3 {
+                    h[c][px[c] as usize] += 1;
+                }
+            }
+            assert_eq!(histogram(&src), h, "{n}");
+        }
     }
 
     #[test]
