@@ -468,10 +468,22 @@ fn run<K: Kernels>(
 /// along a row or column, true on an interval; `lo_bound` and `hi_bound` are that interval's
 /// ends from the offset computed once per row or column, which can only be off where a
 /// bound falls on an integer, by one: the exact test settles those.
+#[inline(always)]
 fn span(n: usize, lo_bound: f64, hi_bound: f64, inside: impl Fn(usize) -> bool) -> (usize, usize) {
     let nf = n as f64;
     let mut lo = lo_bound.ceil().clamp(0.0, nf) as usize;
     let mut hi = (hi_bound.ceil().clamp(0.0, nf) as usize).max(lo);
+    // Usually the estimate is right: four independent tests (evaluated together, without
+    // branches between them) confirm it. Out-of-range indices are tested harmlessly and
+    // ignored.
+    let (before, first) = (inside(lo.wrapping_sub(1)), inside(lo));
+    let (last, after) = (inside(hi.wrapping_sub(1)), inside(hi));
+    let lo_ok = (lo == 0) | !before;
+    let hi_ok = (hi == n) | !after;
+    let inner_ok = (lo == hi) | (first & last);
+    if lo_ok & hi_ok & inner_ok {
+        return (lo, hi);
+    }
     while lo > 0 && inside(lo - 1) {
         lo -= 1;
     }
@@ -490,6 +502,7 @@ fn span(n: usize, lo_bound: f64, hi_bound: f64, inside: impl Fn(usize) -> bool) 
 /// An offset `s` as its integer part `k` and its fixed-point weight `t < ONE` (a weight that
 /// rounds to `ONE` moves to the next pixel with weight 0). `k` is clamped to `±(n + 4)`,
 /// where nothing of an `n`-pixel source is reached anyway.
+#[inline(always)]
 fn split(s: f64, n: usize) -> (i64, i32) {
     let fl = s.floor();
     let t = weight(s - fl);
