@@ -28,6 +28,7 @@ use rand::RngExt;
 use rand_distr::{Beta, Distribution, Gamma};
 use serde::{Deserialize, Serialize};
 
+use crate::ops::lut::{autocontrast_lut_of_ranges, channel_ranges, is_non_decreasing};
 use crate::ops::{Histogram, Lut, Op, OpParams, apply_lut_into, compose, histogram, push_histogram};
 use crate::{AugRng, Augment, ConfigError, FloatImage, ImageSize, Validate, check_range};
 
@@ -328,6 +329,7 @@ pub fn mix(image: &RgbImage, params: &AugMixParams) -> FloatImage {
     let base = (1.0 - m) / 255.0;
     let mut acc = scaled(clean, base);
     let mut clean_hist: Option<Histogram> = None;
+    let mut clean_ranges: Option<[[u8; 2]; 3]> = None;
 
     SCRATCH.with(|scratch| {
         let mut scratch = scratch.borrow_mut();
@@ -339,6 +341,28 @@ pub fn mix(image: &RgbImage, params: &AugMixParams) -> FloatImage {
             let mut pending: Option<Lut> = None;
             for op in chain {
                 if op.is_point_op() {
+                    // Autocontrast needs only each channel's range: cheaper than a histogram,
+                    // and exact through a pending table that never decreases.
+                    let ranges_do = *op == OpParams::Autocontrast
+                        && !(cur == Cur::Clean && clean_hist.is_some())
+                        && pending.as_ref().is_none_or(is_non_decreasing);
+                    if ranges_do {
+                        let r = match cur {
+                            Cur::Clean => *clean_ranges.get_or_insert_with(|| channel_ranges(clean)),
+                            Cur::A => channel_ranges(a),
+                            Cur::B => channel_ranges(b),
+                        };
+                        let r = match &pending {
+                            Some(p) => [0, 1, 2].map(|c| [p[c][r[c][0] as usize], p[c][r[c][1] as usize]]),
+                            None => r,
+                        };
+                        let lut = autocontrast_lut_of_ranges(&r);
+                        pending = Some(match pending {
+                            Some(p) => compose(&p, &lut),
+                            None => lut,
+                        });
+                        continue;
+                    }
                     let needs_hist = matches!(op, OpParams::Autocontrast | OpParams::Equalize);
                     let hist = if needs_hist {
                         let h = match cur {
@@ -477,6 +501,24 @@ mod tests {
             ],
             weights: vec![0.2, 0.5, 0.3],
             skip: 0.9,
+        };
+        assert!(max_abs_diff(&mix(&img, &params), &mix_reference(&img, &params)) < 2e-6);
+        // Autocontrast from channel ranges: on the clean image, after a table that never
+        // decreases, after a geometric op, then a histogram for equalize.
+        let params = AugMixParams {
+            chains: vec![
+                vec![OpParams::Autocontrast, OpParams::Equalize],
+                vec![OpParams::Posterize { bits: 3 }, OpParams::Autocontrast],
+                vec![
+                    OpParams::Rotate { degrees: 13.0 },
+                    OpParams::Brightness { factor: 1.4 },
+                    OpParams::Autocontrast,
+                    OpParams::Equalize,
+                ],
+                vec![OpParams::ShearY { factor: 0.2 }, OpParams::Autocontrast],
+            ],
+            weights: vec![0.1, 0.2, 0.3, 0.4],
+            skip: 0.7,
         };
         assert!(max_abs_diff(&mix(&img, &params), &mix_reference(&img, &params)) < 2e-6);
     }

@@ -17,7 +17,7 @@
 mod affine;
 mod bilinear;
 mod enhance;
-mod lut;
+pub(crate) mod lut;
 
 use std::fmt;
 
