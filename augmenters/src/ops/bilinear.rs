@@ -393,13 +393,46 @@ mod avx2 {
             let (w0, w1) = (&taps.w0[..w], &taps.w1[..w]);
             // SAFETY: AVX2 (this kernel's contract). Every offset is at most `max_off`, so
             // the 8-byte reads stay inside `src` (checked above); pixel x writes 4 bytes at
-            // 3x (the 4th is overwritten by pixel x + 1), the last pixel 3.
+            // 3x (the 4th is overwritten by pixel x + 1), the last pixel 3; the weights are read
+            // two at a time at x, x + 1 < w.
             unsafe {
                 // (left, right) tap pairs of R, G, B as 16-bit integers; the 4th pair is 0.
                 let pairs = _mm_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1);
                 let sp = src.as_ptr();
                 let op = out.as_mut_ptr();
-                for x in 0..w - 1 {
+                // Two pixels per step, one in each 128-bit lane.
+                let pairs2 = _mm256_broadcastsi128_si256(pairs);
+                let spread = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+                let mut x = 0;
+                while x + 2 < w {
+                    let taps = |o: &[i32]| {
+                        let lo = _mm_loadl_epi64(sp.add(o[x] as usize).cast());
+                        let hi = _mm_loadl_epi64(sp.add(o[x + 1] as usize).cast());
+                        _mm256_shuffle_epi8(
+                            _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1),
+                            pairs2,
+                        )
+                    };
+                    let weights = |wt: &[u32]| {
+                        let two = _mm_loadl_epi64(wt.as_ptr().add(x).cast());
+                        _mm256_permutevar8x32_epi32(_mm256_castsi128_si256(two), spread)
+                    };
+                    let s = _mm256_add_epi32(
+                        _mm256_madd_epi16(taps(off0), weights(w0)),
+                        _mm256_madd_epi16(taps(off1), weights(w1)),
+                    );
+                    let v = _mm256_srli_epi32(s, FRAC_BITS as i32);
+                    let v = _mm256_packs_epi32(v, v);
+                    let v = _mm256_packus_epi16(v, v);
+                    // 4 bytes per pixel, the 4th overwritten by the next pixel.
+                    let o = op.add(3 * x);
+                    o.cast::<u32>().write_unaligned(_mm256_cvtsi256_si32(v) as u32);
+                    o.add(3)
+                        .cast::<u32>()
+                        .write_unaligned(_mm_cvtsi128_si32(_mm256_extracti128_si256(v, 1)) as u32);
+                    x += 2;
+                }
+                for x in x..w - 1 {
                     op.add(3 * x)
                         .cast::<u32>()
                         .write_unaligned(pixel(sp, off0[x], off1[x], w0[x], w1[x], pairs));
