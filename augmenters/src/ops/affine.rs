@@ -24,12 +24,13 @@
 //!   output row reads one source row at a constant offset `b (y + 0.5) + c`, so the row is one
 //!   run of contiguous samples with one weight (16 samples per AVX2 step);
 //! - columns kept (`a = 1, b = 0, e = 1`, integer `c`: shear_y, fractional translate_y): each
-//!   column has one offset `d (x + 0.5) + f` and one weight; an output row is a few runs of
-//!   columns with the same integer offset, each read from two whole source rows, so no
-//!   transpose is needed;
+//!   column has one offset `d (x + 0.5) + f` and one weight; the columns fall into runs with
+//!   the same integer offset, and each run is, on every output row, the weighted sum of two
+//!   contiguous stretches of source rows (16 samples per AVX2 step, no transpose);
 //! - anything else (rotation): the taps of each output row are computed in one vectorized
 //!   pass (Pillow's coordinates, inside test, clamped neighbours, the four weights), then
-//!   every pixel is two 8-byte reads and one multiply-add per row of taps.
+//!   every pixel is two 8-byte reads and one multiply-add per row of taps (two pixels per
+//!   AVX2 step).
 //!
 //! In the first two shapes the offset is computed once per row or column rather than once
 //! per pixel as Pillow does (`(x + 0.5 + b yc) + c` against `x + 0.5 + (b yc + c)`); the two
