@@ -350,7 +350,10 @@ pub fn solarize_lut(threshold: u16) -> Lut {
 /// assert_eq!(out.as_raw(), &vec![0, 0, 0, 255, 255, 0]);
 /// ```
 pub fn autocontrast(image: &RgbImage) -> RgbImage {
-    apply_lut(image, &autocontrast_lut(&histogram(image.as_raw())))
+    apply_lut(
+        image,
+        &autocontrast_lut_of_ranges(&channel_ranges(image.as_raw())),
+    )
 }
 
 /// `ImageOps.equalize(image)`: per-channel histogram equalization.

@@ -533,10 +533,16 @@ impl OpParams {
                 scratch.resize(src.len(), 0);
                 sharpness_into(src, width, height, dst, scratch, factor);
             }
+            // Autocontrast needs only each channel's range.
+            OpParams::Autocontrast => apply_lut_into(
+                src,
+                dst,
+                &lut::autocontrast_lut_of_ranges(&lut::channel_ranges(src)),
+            ),
             point => {
-                // Only autocontrast and equalize read the histogram.
+                // Only equalize reads the histogram.
                 let hist = match point {
-                    OpParams::Autocontrast | OpParams::Equalize => histogram(src),
+                    OpParams::Equalize => histogram(src),
                     _ => [[0; 256]; 3],
                 };
                 let lut = point.lut(&hist).expect("the remaining ops are point ops");
