@@ -327,6 +327,27 @@ pub fn posterize_lut(bits: u8) -> Lut {
     [t, t, t]
 }
 
+/// [`posterize_lut`] applied to `src`, as arithmetic: `v & mask`.
+pub(crate) fn posterize_into(src: &[u8], dst: &mut [u8], bits: u8) {
+    assert_eq!(src.len(), dst.len(), "source and destination lengths differ");
+    let mask = posterize_lut(bits)[0][255];
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d = s & mask;
+    }
+}
+
+/// [`solarize_lut`] applied to `src`, as arithmetic: `v < threshold ? v : 255 - v`.
+pub(crate) fn solarize_into(src: &[u8], dst: &mut [u8], threshold: u16) {
+    assert_eq!(src.len(), dst.len(), "source and destination lengths differ");
+    if threshold > 255 {
+        return dst.copy_from_slice(src);
+    }
+    let t = threshold as u8;
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d = if s < t { s } else { 255 - s };
+    }
+}
+
 /// Pillow's `ImageOps.solarize(image, threshold)` table: values `>= threshold` are inverted
 /// (`255 - v`); 256 leaves the image unchanged, 0 inverts everything.
 pub fn solarize_lut(threshold: u16) -> Lut {
@@ -534,6 +555,20 @@ mod tests {
                 })
                 .collect();
             assert_eq!(equalize_lut(&h)[0].to_vec(), expected);
+        }
+    }
+
+    #[test]
+    fn posterize_and_solarize_arithmetic_equal_their_tables() {
+        let src: Vec<u8> = (0..=255).collect();
+        let mut out = vec![0; 256];
+        for bits in 1..=8 {
+            posterize_into(&src, &mut out, bits);
+            assert_eq!(out, posterize_lut(bits)[0].to_vec(), "{bits}");
+        }
+        for threshold in [0, 1, 100, 128, 255, 256] {
+            solarize_into(&src, &mut out, threshold);
+            assert_eq!(out, solarize_lut(threshold)[0].to_vec(), "{threshold}");
         }
     }
 

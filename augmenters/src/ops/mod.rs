@@ -533,6 +533,9 @@ impl OpParams {
                 scratch.resize(src.len(), 0);
                 sharpness_into(src, width, height, dst, scratch, factor);
             }
+            // Posterize and solarize alone are plain arithmetic (vectorized), not table lookups.
+            OpParams::Posterize { bits } => lut::posterize_into(src, dst, bits.clamp(1, 8)),
+            OpParams::Solarize { threshold } => lut::solarize_into(src, dst, threshold),
             // Autocontrast needs only each channel's range.
             OpParams::Autocontrast => apply_lut_into(
                 src,
