@@ -15,10 +15,14 @@
 //!
 //! Speed: [`AugMix::apply`] never materializes what it can fold. Consecutive point ops
 //! (autocontrast, equalize, posterize, solarize, brightness) collapse into one per-channel
-//! table, with the histograms that autocontrast and equalize need pushed through the tables
-//! instead of recomputed; a chain's last table is folded into its weighted accumulation; the
-//! clean image's histogram is computed at most once; the weights `m w_i` and `1 - m` and the
-//! 1/255 scale are folded into one f32 accumulator; the u8 buffers are per-thread and reused.
+//! table, with the histograms that equalize needs pushed through the tables instead of
+//! recomputed, and autocontrast taken from each channel's range (vectorized min/max) where the
+//! pending table never decreases; a run of posterize and solarize alone stays a few steps of
+//! vectorized arithmetic instead of a table. A chain's last table is folded into its weighted
+//! accumulation; the clean image's histogram and ranges are computed at most once; the weights
+//! `m w_i` and `1 - m` and the 1/255 scale are folded into one f32 accumulator; the u8
+//! buffers are per-thread and reused. The geometric ops interpolate in fixed point
+//! ([`crate::ops::warp`]).
 //! [`mix_reference`] is the plain evaluation, op by op, that the fast path is tested against.
 
 use std::cell::RefCell;
