@@ -16,9 +16,10 @@
 //!   boundary by one.
 //! - **Affine ops** (rotate, shear_x, shear_y, translate_x, translate_y): **at least 99% of
 //!   the samples within 1 LSB**. The fast path (`ops::warp`, what the ops and AugMix use)
-//!   takes Pillow's source coordinates, inside test and neighbours, but interpolates with
+//!   takes Pillow's inside test and source coordinates (rotation: stepped in fixed point
+//!   between pixels where they are Pillow's, within 1.3e-4 pixel), but interpolates with
 //!   weights rounded to 14 bits in integer arithmetic instead of Pillow's doubles: before
-//!   truncation a value moves by less than about 0.03, so a sample is one level off where
+//!   truncation a value moves by a few hundredths at most, so a sample is one level off where
 //!   Pillow's value lies that close to an integer, either way. With decimal shear factors
 //!   (0.2: every row's weight is a multiple of 0.1) the exact value is often an integer, which
 //!   Pillow's doubles hit and the rounded weights miss by a hair; that is most of shear_x's
