@@ -46,6 +46,8 @@ pub fn train_throughput(
     let plan = StepPlan {
         views: 1,
         jsd_lambda: None,
+        inline: Vec::new(),
+        step_key: StepPlan::key_for_step(0, 0, 0),
         advbn: advbn.then(|| {
             AdvBn::new(AdvBnConfig {
                 cut: Cut::Stage1,
@@ -113,14 +115,18 @@ pub fn images_from_tar_gz(path: &std::path::Path, count: usize) -> Result<Vec<im
         .map_err(|e| format!("{}: not a tar.gz archive ({e})", path.display()))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| format!("{}: corrupt archive ({e})", path.display()))?;
-        let name = entry.path().map(|p| p.to_string_lossy().to_lowercase()).unwrap_or_default();
+        let name = entry
+            .path()
+            .map(|p| p.to_string_lossy().to_lowercase())
+            .unwrap_or_default();
         if !(name.ends_with(".jpg") || name.ends_with(".jpeg") || name.ends_with(".png")) {
             continue;
         }
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut entry, &mut bytes)
             .map_err(|e| format!("{}: corrupt archive ({e})", path.display()))?;
-        let decoded = image::load_from_memory(&bytes).map_err(|e| format!("{}:{name}: {e}", path.display()))?;
+        let decoded =
+            image::load_from_memory(&bytes).map_err(|e| format!("{}:{name}: {e}", path.display()))?;
         images.push(crate::augmenters::to_rgb8(decoded));
         if images.len() == count {
             break;

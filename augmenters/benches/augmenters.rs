@@ -1,5 +1,7 @@
-//! Single-thread throughput of each op and of AugMix (paper variant, severity 3, one view),
-//! on real CIFAR-10 test images at 32x32 and upsampled (bilinear) to 224x224.
+//! Single-thread throughput of each op, of AugMix (paper variant, severity 3, one view) and of
+//! each stylizer (default config; `fourier_mix` and `color_transfer` with the next image of
+//! the set as partner, and with no partner as `-nopartner`), on real CIFAR-10 test images at
+//! 32x32 and upsampled (bilinear) to 224x224. Every iteration samples and applies.
 //!
 //! Regime: one thread (criterion's, no rayon), CPU, one image per iteration. Images come
 //! from the CIFAR-10 JPEG tar (`ADVBN_CIFAR_TAR`, else `shared/data/cifar10-jpg.tar.gz` one
@@ -7,7 +9,8 @@
 //! the tar, the three CIFAR images of the Pillow fixtures. The Pillow+NumPy counterpart is
 //! `scripts/bench/pillow_augmix.py`, which reads the same images.
 //!
-//! `cargo bench -p advbn-augmenters --bench augmenters`
+//! `cargo bench -p advbn-augmenters --bench augmenters` (stylizers at 32x32 only:
+//! `... --bench augmenters -- '32x32/(randconv|fourier|color|random)'`)
 
 use std::hint::black_box;
 use std::io::Read;
@@ -15,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use advbn_augmenters::ops::OpParams;
-use advbn_augmenters::{AugMix, Augment, SampleKey};
+use advbn_augmenters::{AugMix, Augment, ImageSize, SampleKey, StageContext, stylize};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use image::RgbImage;
 
@@ -113,6 +116,39 @@ fn benches(c: &mut Criterion) {
                 black_box(augmix.augment(img, &mut SampleKey::new(0, 0, i).view(1).rng()))
             })
         });
+        for (name, stage) in stylize::default_stages() {
+            let partnered = [false, true];
+            for with_partner in partnered {
+                if with_partner && !stage.needs_partner() {
+                    continue;
+                }
+                let label = if stage.needs_partner() && !with_partner {
+                    format!("{name}-nopartner")
+                } else {
+                    name.to_string()
+                };
+                let mut i = 0u64;
+                group.bench_function(label, |b| {
+                    b.iter(|| {
+                        i += 1;
+                        let n = images.len();
+                        let img = &images[i as usize % n];
+                        let context = if with_partner {
+                            StageContext::with_partner(&images[(i as usize + 1) % n])
+                        } else {
+                            StageContext::default()
+                        };
+                        let mut rng = SampleKey::new(0, 0, i).view(1).rng();
+                        let params = stage.sample(&mut rng, ImageSize::of(img));
+                        black_box(stage.apply_with(
+                            advbn_augmenters::Image::Rgb8(img.clone()),
+                            &params,
+                            context,
+                        ))
+                    })
+                });
+            }
+        }
         group.finish();
     }
 }

@@ -44,6 +44,52 @@ pub trait Augment: Send + Sync {
         let params = self.sample(rng, ImageSize::of(image));
         self.apply(image, &params)
     }
+
+    /// True when `apply_with` uses a partner image ([`StageContext::partner`]) when one is
+    /// given (the stylizers that move an image towards another image's style). Such an op
+    /// still works without one: its `apply` documents what it does then.
+    fn needs_partner(&self) -> bool {
+        false
+    }
+
+    /// Applies the op with explicit parameters and a context (the sample's partner image).
+    /// Pure like `apply`: a function of the image, the parameters and the context. The
+    /// default ignores the context; ops that use a partner override it, and their `apply` is
+    /// `apply_with` with [`StageContext::default`] (no partner).
+    fn apply_with(&self, image: &RgbImage, params: &Self::Params, context: StageContext<'_>) -> Self::Output {
+        let _ = context;
+        self.apply(image, params)
+    }
+}
+
+/// What a stage may receive besides its image and its parameters.
+///
+/// Today that is the sample's *partner*: another image whose style (amplitude spectrum,
+/// colour statistics) a stylizer moves the image towards. Augmentation is per sample and
+/// replayable whatever the batch order, so the partner is not "the next image in the batch":
+/// the caller picks it as a function of the sample alone, normally the dataset image at
+/// [`SampleKey::partner_index`](crate::SampleKey::partner_index), or a fixed style source.
+///
+/// ```
+/// use advbn_augmenters::StageContext;
+/// let style = image::RgbImage::new(4, 4);
+/// assert!(StageContext::default().partner.is_none());
+/// assert!(StageContext::with_partner(&style).partner.is_some());
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StageContext<'a> {
+    /// The partner image, any size (a stylizer resizes it as it documents); `None` makes
+    /// partner-using stylizers fall back to their documented random target.
+    pub partner: Option<&'a RgbImage>,
+}
+
+impl<'a> StageContext<'a> {
+    /// A context with `partner`.
+    pub fn with_partner(partner: &'a RgbImage) -> Self {
+        Self {
+            partner: Some(partner),
+        }
+    }
 }
 
 /// A configuration value outside its allowed range, or otherwise invalid.

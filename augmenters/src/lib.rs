@@ -16,7 +16,9 @@
 //! an [`ops::OpParams`] variant, with [`ops::apply_named`] for the command line; [`AugMix`],
 //! the paper's reference algorithm with replayable [`AugMixParams`] (pipeline stage
 //! `kind = "augmix"`); the CIFAR geometry ([`RandomCrop`], [`HorizontalFlip`]); and the
-//! [`Pipeline`] with multi-view output and the parallel [`augment_batch`].
+//! [`Pipeline`] with multi-view output and the parallel [`augment_batch`]; [`stylize`], the
+//! weight-free stylizers (RandConv, amplitude-spectrum mixing, Reinhard colour transfer, random
+//! networks), two of which take a partner image through [`StageContext`].
 //!
 //! This crate does not depend on burn.
 
@@ -31,13 +33,15 @@ mod pipeline;
 mod pixels;
 mod rng;
 mod sheet;
+pub mod stylize;
 
 pub use augmix::{AugMix, AugMixParams, AugMixVariant, mix, mix_reference};
-pub use contract::{Augment, ConfigError, Validate, check_range};
+pub use contract::{Augment, ConfigError, StageContext, Validate, check_range};
 pub use corrupt::{Corrupter, Corruption, CorruptionConfig, CorruptionParams, Preset};
 pub use geometry::{CropParams, FlipParams, HorizontalFlip, RandomCrop};
 pub use pipeline::{
-    Pipeline, PipelineParams, PixelStage, Sample, StageParams, Views, augment_batch, stage_kind_names,
+    Pipeline, PipelineParams, PixelStage, Sample, StageParams, Views, augment_batch,
+    augment_batch_with_partners, stage_kind_names,
 };
 pub use pixels::{FloatImage, Image, ImageSize, to_rgb8};
 pub use rng::{AugRng, SampleKey, rng_from_seed};

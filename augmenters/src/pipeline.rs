@@ -6,13 +6,21 @@
 //! stages run once per augmented view, each view with its own random stream. This is the
 //! AugMix reference's order: `preprocess(x), preprocess(augmix(x)), preprocess(augmix(x))`
 //! with `x` already cropped and flipped.
+//!
+//! Stylizers that move an image towards a *partner* image's style (`fourier_mix`,
+//! `color_transfer`) receive it through a [`StageContext`]: [`Pipeline::apply_with`] and
+//! [`Pipeline::run_with`] take one per sample (the same partner for every view), and
+//! [`augment_batch_with_partners`] asks a caller's function for each sample's partner. The
+//! context-free entry points ([`Pipeline::apply`], [`Pipeline::run`], [`augment_batch`]) pass
+//! no partner, and the stylizers then use their documented random targets. See
+//! [`crate::stylize`] for why the partner is chosen per sample rather than from the batch.
 
 use image::RgbImage;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::geometry::{CropParams, FlipParams, HorizontalFlip, RandomCrop};
-use crate::{Augment, ConfigError, Image, ImageSize, SampleKey, Validate};
+use crate::{Augment, ConfigError, Image, ImageSize, SampleKey, StageContext, Validate};
 
 /// Declares the stage kinds once: the config enum, the params enum and their dispatch.
 macro_rules! pixel_stages {
@@ -50,16 +58,31 @@ macro_rules! pixel_stages {
                 match self { $( PixelStage::$variant(c) => StageParams::$variant(c.sample(rng, size)), )+ }
             }
 
-            /// Applies the stage with explicit parameters. A float input is quantized to u8
-            /// first ([`crate::FloatImage::to_rgb8`]).
+            /// True for stages that use a partner image when given one
+            /// ([`Augment::needs_partner`]).
+            pub fn needs_partner(&self) -> bool {
+                match self { $( PixelStage::$variant(c) => c.needs_partner(), )+ }
+            }
+
+            /// Applies the stage with explicit parameters and no partner. A float input is
+            /// quantized to u8 first ([`crate::FloatImage::to_rgb8`]).
             ///
             /// # Panics
             /// When `params` belong to another kind of stage (a programming error: params
             /// come from this stage's `sample` or from a replay file of the same pipeline).
             pub fn apply(&self, image: Image, params: &StageParams) -> Image {
+                self.apply_with(image, params, StageContext::default())
+            }
+
+            /// Applies the stage with explicit parameters and a context (the partner image);
+            /// stages that use no partner ignore it.
+            ///
+            /// # Panics
+            /// When `params` belong to another kind of stage.
+            pub fn apply_with(&self, image: Image, params: &StageParams, context: StageContext<'_>) -> Image {
                 let rgb = image.into_rgb8();
                 match (self, params) {
-                    $( (PixelStage::$variant(c), StageParams::$variant(p)) => c.apply(&rgb, p).into(), )+
+                    $( (PixelStage::$variant(c), StageParams::$variant(p)) => c.apply_with(&rgb, p, context).into(), )+
                     #[allow(unreachable_patterns)]
                     _ => panic!("parameters of another stage kind"),
                 }
@@ -75,6 +98,17 @@ pixel_stages! {
     HorizontalFlip(HorizontalFlip, FlipParams, shared = true),
     /// [`AugMix`](crate::AugMix): per view, float output.
     Augmix(crate::AugMix, crate::AugMixParams, shared = false),
+    /// [`RandConv`](crate::stylize::RandConv): random convolution, per view, float output.
+    Randconv(crate::stylize::RandConv, crate::stylize::RandConvParams, shared = false),
+    /// [`FourierMix`](crate::stylize::FourierMix): amplitude-spectrum mixing towards the
+    /// partner, per view, float output.
+    FourierMix(crate::stylize::FourierMix, crate::stylize::FourierMixParams, shared = false),
+    /// [`ColorTransfer`](crate::stylize::ColorTransfer): Reinhard colour transfer towards the
+    /// partner, per view, float output.
+    ColorTransfer(crate::stylize::ColorTransfer, crate::stylize::ColorTransferParams, shared = false),
+    /// [`RandomNet`](crate::stylize::RandomNet): random convolutional network, per view,
+    /// float output.
+    RandomNet(crate::stylize::RandomNet, crate::stylize::RandomNetParams, shared = false),
 }
 
 impl From<RgbImage> for Image {
@@ -174,6 +208,12 @@ impl Pipeline {
         self.stages.iter().take_while(|s| s.is_shared()).count()
     }
 
+    /// True when some stage uses a partner image ([`StageContext`]): callers then pass one
+    /// per sample (and may skip choosing one otherwise).
+    pub fn needs_partner(&self) -> bool {
+        self.stages.iter().any(PixelStage::needs_partner)
+    }
+
     /// True when some stage runs per view (so that augmented views differ from the clean one).
     pub fn has_view_stages(&self) -> bool {
         self.shared_len() < self.stages.len()
@@ -194,16 +234,25 @@ impl Pipeline {
         PipelineParams { shared, views }
     }
 
-    /// Applies explicit parameters (pure).
+    /// Applies explicit parameters (pure), with no partner.
     ///
     /// # Panics
     /// When `params` were not sampled from this pipeline.
     pub fn apply(&self, image: &RgbImage, params: &PipelineParams) -> Views {
+        self.apply_with(image, params, StageContext::default())
+    }
+
+    /// Applies explicit parameters (pure) with a context: the partner reaches every
+    /// partner-using stage of every view.
+    ///
+    /// # Panics
+    /// When `params` were not sampled from this pipeline.
+    pub fn apply_with(&self, image: &RgbImage, params: &PipelineParams, context: StageContext<'_>) -> Views {
         let (shared, per_view) = self.stages.split_at(self.shared_len());
         assert_eq!(shared.len(), params.shared.len(), "params of another pipeline");
         let mut clean = Image::Rgb8(image.clone());
         for (stage, p) in shared.iter().zip(&params.shared) {
-            clean = stage.apply(clean, p);
+            clean = stage.apply_with(clean, p, context);
         }
         let augmented = params
             .views
@@ -212,7 +261,7 @@ impl Pipeline {
                 assert_eq!(per_view.len(), view_params.len(), "params of another pipeline");
                 let mut img = clean.clone();
                 for (stage, p) in per_view.iter().zip(view_params) {
-                    img = stage.apply(img, p);
+                    img = stage.apply_with(img, p, context);
                 }
                 img
             })
@@ -220,10 +269,21 @@ impl Pipeline {
         Views { clean, augmented }
     }
 
-    /// Samples and applies: `views` augmented views of one sample.
+    /// Samples and applies: `views` augmented views of one sample, with no partner.
     pub fn run(&self, image: &RgbImage, key: SampleKey, views: usize) -> Views {
+        self.run_with(image, key, views, StageContext::default())
+    }
+
+    /// Samples and applies with a context (the sample's partner).
+    pub fn run_with(
+        &self,
+        image: &RgbImage,
+        key: SampleKey,
+        views: usize,
+        context: StageContext<'_>,
+    ) -> Views {
         let params = self.sample(key, ImageSize::of(image), views);
-        self.apply(image, &params)
+        self.apply_with(image, &params, context)
     }
 }
 
@@ -254,9 +314,48 @@ pub fn augment_batch(
     epoch: u64,
     views: usize,
 ) -> Vec<Views> {
+    augment_batch_with_partners(pipeline, samples, run_seed, epoch, views, |_| None)
+}
+
+/// [`augment_batch`] with a partner image per sample for the partner-using stages
+/// ([`StageContext`]). `partner` is called with the sample's key
+/// `SampleKey::new(run_seed, epoch, index)` (view 0), only when the pipeline
+/// [needs a partner](Pipeline::needs_partner); it must be a function of the key alone (for
+/// example the dataset image at [`SampleKey::partner_index`], or a fixed style image), so that
+/// the result stays independent of the batch, its order and the thread count.
+///
+/// ```
+/// use advbn_augmenters::{augment_batch_with_partners, Pipeline, PixelStage, Sample};
+/// use advbn_augmenters::stylize::ColorTransfer;
+/// let images: Vec<_> = (0..4u8).map(|i| image::RgbImage::from_pixel(8, 8, image::Rgb([60 * i, 90, 120]))).collect();
+/// let samples: Vec<_> = images.iter().enumerate().map(|(i, image)| Sample { index: i as u64, image }).collect();
+/// let pipeline = Pipeline::new(vec![PixelStage::ColorTransfer(ColorTransfer::default())]).unwrap();
+/// let out = augment_batch_with_partners(&pipeline, &samples, 7, 0, 1, |key| {
+///     key.partner_index(images.len() as u64).map(|j| &images[j as usize])
+/// });
+/// assert_eq!(out.len(), 4);
+/// ```
+pub fn augment_batch_with_partners<'p, F>(
+    pipeline: &Pipeline,
+    samples: &[Sample<'_>],
+    run_seed: u64,
+    epoch: u64,
+    views: usize,
+    partner: F,
+) -> Vec<Views>
+where
+    F: Fn(SampleKey) -> Option<&'p RgbImage> + Sync,
+{
+    let needs_partner = pipeline.needs_partner();
     samples
         .par_iter()
-        .map(|s| pipeline.run(s.image, SampleKey::new(run_seed, epoch, s.index), views))
+        .map(|s| {
+            let key = SampleKey::new(run_seed, epoch, s.index);
+            let context = StageContext {
+                partner: if needs_partner { partner(key) } else { None },
+            };
+            pipeline.run_with(s.image, key, views, context)
+        })
         .collect()
 }
 

@@ -86,6 +86,36 @@ impl SampleKey {
     }
 }
 
+/// The salt of the partner stream ([`SampleKey::partner_index`]): "partner" in ASCII.
+const PARTNER_SALT: u64 = 0x0072_656E_7472_6170;
+
+impl SampleKey {
+    /// The dataset index of this sample's *partner* (the image a partner-using stylizer
+    /// moves it towards, see [`crate::StageContext`]): uniform over the dataset's other
+    /// `dataset_len - 1` indices, drawn from a stream of its own keyed by (run seed, epoch,
+    /// index) only, so it changes every epoch, is the same for every view and does not depend
+    /// on the batch, its order or the thread count. `None` when the dataset has fewer than two
+    /// images (the stylizers then use their random target).
+    ///
+    /// ```
+    /// use advbn_augmenters::SampleKey;
+    /// let key = SampleKey::new(7, 0, 3);
+    /// let j = key.partner_index(10).unwrap();
+    /// assert!(j < 10 && j != 3);
+    /// assert_eq!(key.view(2).partner_index(10), Some(j));
+    /// assert_eq!(key.partner_index(1), None);
+    /// ```
+    pub fn partner_index(&self, dataset_len: u64) -> Option<u64> {
+        use rand::RngExt;
+        if dataset_len < 2 {
+            return None;
+        }
+        let mut rng = self.view(0).substream(PARTNER_SALT);
+        let j = rng.random_range(0..dataset_len - 1);
+        Some(if j >= self.index { j + 1 } else { j })
+    }
+}
+
 /// A generator seeded from a plain `u64` (for tools and tests that have no sample key).
 pub fn rng_from_seed(seed: u64) -> AugRng {
     SampleKey::new(seed, 0, 0).rng()
@@ -113,6 +143,29 @@ mod tests {
         assert_ne!(reference, first(SampleKey { index: 9, ..base }));
         assert_ne!(reference, first(base.view(9)));
         assert_ne!(reference, base.substream(1).random::<u64>());
+    }
+
+    #[test]
+    fn partners_are_uniform_over_the_other_indices() {
+        let n = 5u64;
+        let mut counts = [0u32; 5];
+        for index in 0..n {
+            for epoch in 0..2000 {
+                let j = SampleKey::new(1, epoch, index).partner_index(n).unwrap();
+                assert_ne!(j, index, "a sample is never its own partner");
+                counts[j as usize] += 1;
+            }
+        }
+        // 10000 draws, 2000 expected per index; 5 sigma is about 200.
+        assert!(counts.iter().all(|&c| (1800..=2200).contains(&c)), "{counts:?}");
+        let a: Vec<_> = (0..50)
+            .map(|e| SampleKey::new(1, e, 0).partner_index(1000))
+            .collect();
+        let b: Vec<_> = (0..50)
+            .map(|e| SampleKey::new(2, e, 0).partner_index(1000))
+            .collect();
+        assert_ne!(a, b, "the run seed changes the partners");
+        assert_eq!(SampleKey::new(1, 0, 0).partner_index(0), None);
     }
 
     #[test]

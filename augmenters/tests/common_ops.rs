@@ -1,6 +1,7 @@
 //! One test template run over every op (in the manner of kornia's common tests): identity at
 //! the op's neutral value, shape preserved, determinism, params and config serde round trips,
-//! validation errors. Plus AugMix's multi-view behaviour inside a pipeline.
+//! validation errors. Plus AugMix's multi-view behaviour inside a pipeline, and the same
+//! template for the stylizers (float output, partner images).
 
 use std::fmt::Debug;
 
@@ -259,4 +260,217 @@ fn augmix_views_differ_and_share_the_geometry() {
         }
         assert_ne!(floats[0], floats[1], "the two views are identical");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The stylizers (float output, some with a partner image).
+
+use advbn_augmenters::stylize::{
+    self, ColorTransfer, ColorTransferParams, FourierMix, FourierMixParams, LabStats, RandConv,
+    RandConvParams, RandomNet, RandomNetParams,
+};
+use advbn_augmenters::{FloatImage, StageContext};
+
+/// The template for a stylizer `A` with float output: `identity` params must give the input
+/// back exactly (as floats `v / 255`); sampled params must be deterministic, replayable,
+/// keep the size and stay in [0, 1]; with a partner too where the stylizer takes one.
+fn stylizer_template<A>(config: A, identity: A::Params, name: &str)
+where
+    A: Augment<Output = FloatImage> + Validate + Serialize + DeserializeOwned + PartialEq + Debug,
+{
+    config.validate().unwrap();
+    let partner = scene(23, 17);
+    let mut moved = 0;
+    for (i, &(w, h)) in SIZES.iter().enumerate() {
+        let img = noise(w, h, i as u64 + 10);
+        let size = ImageSize::of(&img);
+        for seed in 0..4u64 {
+            let p1 = config.sample(&mut rng_from_seed(seed), size);
+            assert_eq!(
+                p1,
+                config.sample(&mut rng_from_seed(seed), size),
+                "{name}: sampling"
+            );
+            let out = config.apply(&img, &p1);
+            assert_eq!(out, config.apply(&img, &p1), "{name}: apply is not deterministic");
+            assert_eq!(out.size(), size, "{name}: size changed");
+            assert!(
+                out.as_slice().iter().all(|v| (0.0..=1.0).contains(v)),
+                "{name}: out of [0, 1] at {w}x{h}"
+            );
+            let json = serde_json::to_string(&p1).unwrap();
+            let back: A::Params = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, p1, "{name}: params round trip");
+            assert_eq!(config.apply(&img, &back), out, "{name}: replay from params");
+            if out != FloatImage::from_rgb8(&img) {
+                moved += 1;
+            }
+            let with = config.apply_with(&img, &p1, StageContext::with_partner(&partner));
+            assert_eq!(
+                with,
+                config.apply_with(&img, &back, StageContext::with_partner(&partner)),
+                "{name}: apply with a partner is not deterministic"
+            );
+            assert_eq!(with.size(), size, "{name}: size changed with a partner");
+            assert!(with.as_slice().iter().all(|v| (0.0..=1.0).contains(v)));
+            if !config.needs_partner() {
+                assert_eq!(with, out, "{name}: a partner changed a stylizer that takes none");
+            }
+        }
+        // Identity at strength 0, with and without a partner.
+        let id = config.apply(&img, &identity);
+        assert_eq!(
+            id,
+            FloatImage::from_rgb8(&img),
+            "{name}: not the identity at {identity:?}"
+        );
+        assert_eq!(id.to_rgb8(), img);
+        let id = config.apply_with(&img, &identity, StageContext::with_partner(&partner));
+        assert_eq!(
+            id,
+            FloatImage::from_rgb8(&img),
+            "{name}: not the identity with a partner"
+        );
+    }
+    assert!(
+        moved >= 10,
+        "{name}: only {moved} of 20 sampled applications changed the image"
+    );
+    // Config round trips; unknown keys are refused; `{}` is the default.
+    let json = serde_json::to_string(&config).unwrap();
+    assert_eq!(
+        serde_json::from_str::<A>(&json).unwrap(),
+        config,
+        "{name}: config round trip"
+    );
+    assert!(
+        serde_json::from_str::<A>(r#"{"typo": 1}"#).is_err(),
+        "{name}: unknown field accepted"
+    );
+    serde_json::from_str::<A>("{}")
+        .expect("default config")
+        .validate()
+        .unwrap();
+}
+
+#[test]
+fn template_over_every_stylizer() {
+    stylizer_template(RandConv::default(), RandConvParams::identity(), "randconv");
+    stylizer_template(
+        FourierMix::default(),
+        FourierMixParams {
+            lambda: 0.0,
+            beta: 1.0,
+        },
+        "fourier_mix",
+    );
+    stylizer_template(
+        ColorTransfer::default(),
+        ColorTransferParams {
+            strength: 0.0,
+            target: LabStats {
+                mean: [-0.5, 0.1, 0.0],
+                std: [0.3, 0.05, 0.01],
+            },
+        },
+        "color_transfer",
+    );
+    stylizer_template(
+        RandomNet::default(),
+        RandomNetParams {
+            seed: 99,
+            strength: 0.0,
+        },
+        "random_net",
+    );
+}
+
+#[test]
+fn partner_stylizers_follow_their_partner() {
+    let img = scene(32, 32);
+    let (a, b) = (noise(32, 32, 1), scene(16, 40));
+    let params = FourierMixParams {
+        lambda: 0.8,
+        beta: 1.0,
+    };
+    let fm = FourierMix::default();
+    let with_a = fm.apply_with(&img, &params, StageContext::with_partner(&a));
+    assert_ne!(
+        with_a,
+        fm.apply_with(&img, &params, StageContext::with_partner(&b))
+    );
+    assert_ne!(with_a, fm.apply(&img, &params));
+    let ct = ColorTransfer::default();
+    let params = ct.sample(&mut rng_from_seed(0), ImageSize::of(&img));
+    let with_a = ct.apply_with(&img, &params, StageContext::with_partner(&a));
+    assert_ne!(
+        with_a,
+        ct.apply_with(&img, &params, StageContext::with_partner(&b))
+    );
+    assert_ne!(with_a, ct.apply(&img, &params));
+    assert!(fm.needs_partner() && ct.needs_partner());
+    assert!(!RandConv::default().needs_partner() && !RandomNet::default().needs_partner());
+}
+
+#[test]
+fn stylizer_validation_errors_name_the_key_with_the_stage_position() {
+    let cases = [
+        (
+            r#"{"kind": "randconv", "kernel_sizes": [2]}"#,
+            "pixel[1].kernel_sizes",
+        ),
+        (
+            r#"{"kind": "randconv", "strength": [0.5, 0.2]}"#,
+            "pixel[1].strength",
+        ),
+        (r#"{"kind": "fourier_mix", "eta": 1.5}"#, "pixel[1].eta"),
+        (r#"{"kind": "fourier_mix", "beta": [-1.0, 1.0]}"#, "pixel[1].beta"),
+        (
+            r#"{"kind": "color_transfer", "std_l": [0.5, 0.1]}"#,
+            "pixel[1].std_l",
+        ),
+        (r#"{"kind": "color_transfer", "p": 3.0}"#, "pixel[1].p"),
+        (r#"{"kind": "random_net", "layers": 0}"#, "pixel[1].layers"),
+        (r#"{"kind": "random_net", "width": 100}"#, "pixel[1].width"),
+    ];
+    for (json, key) in cases {
+        let stage: PixelStage = serde_json::from_str(json).unwrap();
+        let err = Pipeline::new(vec![PixelStage::RandomCrop(RandomCrop::default()), stage]).unwrap_err();
+        assert_eq!(err.key, key, "{json}");
+        assert!(!err.to_string().contains('\n'));
+    }
+    for kind in stylize::STYLIZER_KINDS {
+        let stage: PixelStage = serde_json::from_str(&format!(r#"{{"kind": "{kind}"}}"#)).unwrap();
+        assert!(!stage.is_shared(), "{kind} must run per view");
+        assert!(advbn_augmenters::stage_kind_names().contains(&kind.to_string()));
+    }
+    assert!(serde_json::from_str::<PixelStage>(r#"{"kind": "randconv", "alpha": 1}"#).is_err());
+}
+
+#[test]
+fn stylizer_views_differ_and_replay_with_the_same_partner() {
+    let stages: Vec<PixelStage> = stylize::default_stages().into_iter().map(|(_, s)| s).collect();
+    let pipeline = Pipeline::new(
+        [PixelStage::RandomCrop(RandomCrop { padding: 4 })]
+            .into_iter()
+            .chain(stages)
+            .collect(),
+    )
+    .unwrap();
+    assert!(pipeline.needs_partner());
+    let img = scene(32, 32);
+    let partner = noise(32, 32, 5);
+    let key = SampleKey::new(3, 1, 17);
+    let params = pipeline.sample(key, ImageSize::of(&img), 2);
+    let json = serde_json::to_string(&params).unwrap();
+    let back = serde_json::from_str(&json).unwrap();
+    let ctx = StageContext::with_partner(&partner);
+    let views = pipeline.apply_with(&img, &back, ctx);
+    assert_eq!(views, pipeline.run_with(&img, key, 2, ctx));
+    assert_ne!(views.augmented[0], views.augmented[1]);
+    assert_ne!(
+        views,
+        pipeline.run(&img, key, 2),
+        "the partner made no difference"
+    );
 }

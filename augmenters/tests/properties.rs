@@ -1,6 +1,8 @@
 //! Property tests (proptest): any image from 1x1 to 300x300 and any valid op value, no panic
 //! and the right size; determinism; AugMix output in [0, 1] and equal to the plain
-//! evaluation; `augment_batch` with an AugMix pipeline independent of the thread count.
+//! evaluation; `augment_batch` with an AugMix pipeline independent of the thread count; the
+//! stylizers on any image from 1x1 to 64x64 with any partner size, and batches of them with
+//! partners independent of the thread count and the batch order.
 //! Case counts are modest so that the suite stays fast in debug builds.
 
 use advbn_augmenters::ops::{Op, OpParams};
@@ -104,4 +106,118 @@ fn augment_batch_with_augmix_is_independent_of_threads() {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
     let other_epoch = pool.install(|| augment_batch(&pipeline, &samples, 5, 3, 2));
     assert_ne!(one, other_epoch);
+}
+
+// ---------------------------------------------------------------------------------------
+// The stylizers: any image from 1x1 to 64x64, any partner size, any sampled params.
+
+use advbn_augmenters::stylize::{self, Activation, ColorTransfer, FourierMix, RandConv, RandomNet};
+use advbn_augmenters::{FloatImage, StageContext, augment_batch_with_partners};
+
+fn small_image() -> impl Strategy<Value = RgbImage> {
+    (1u32..=64, 1u32..=64, any::<u64>()).prop_map(|(w, h, seed)| image_from(w, h, seed))
+}
+
+fn check_float(out: &FloatImage, img: &RgbImage) -> Result<(), TestCaseError> {
+    prop_assert_eq!(out.size(), ImageSize::of(img));
+    prop_assert!(
+        out.as_slice()
+            .iter()
+            .all(|v| v.is_finite() && (0.0..=1.0).contains(v))
+    );
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn stylizers_never_panic_and_stay_in_range(
+        img in small_image(),
+        partner in small_image(),
+        seed in any::<u64>(),
+        kernel in prop::sample::select(vec![1u32, 3, 5, 7, 15]),
+        layers in 1u32..=4,
+        leaky in any::<bool>(),
+    ) {
+        let size = ImageSize::of(&img);
+        let rc = RandConv { kernel_sizes: vec![kernel], strength: [0.0, 1.0], ..RandConv::default() };
+        let fm = FourierMix::default();
+        let ct = ColorTransfer { strength: [0.0, 1.0], ..ColorTransfer::default() };
+        let rn = RandomNet {
+            layers,
+            activation: if leaky { Activation::LeakyRelu } else { Activation::Tanh },
+            ..RandomNet::default()
+        };
+        let ctx = StageContext::with_partner(&partner);
+        let mut rng = SampleKey::new(seed, 0, 0).rng();
+        let p = rc.sample(&mut rng, size);
+        check_float(&rc.apply(&img, &p), &img)?;
+        let p = fm.sample(&mut rng, size);
+        check_float(&fm.apply(&img, &p), &img)?;
+        check_float(&fm.apply_with(&img, &p, ctx), &img)?;
+        let p = ct.sample(&mut rng, size);
+        check_float(&ct.apply(&img, &p), &img)?;
+        check_float(&ct.apply_with(&img, &p, ctx), &img)?;
+        let p = rn.sample(&mut rng, size);
+        let out = rn.apply(&img, &p);
+        check_float(&out, &img)?;
+        prop_assert_eq!(&rn.apply(&img, &p), &out);
+    }
+}
+
+/// Every stylizer in one pipeline, partners drawn per sample with `partner_index`: the batch
+/// output does not depend on the thread count or the batch order.
+#[test]
+fn augment_batch_with_stylizers_is_independent_of_threads_and_order() {
+    let mut stages = vec![PixelStage::RandomCrop(RandomCrop::default())];
+    stages.extend(stylize::default_stages().into_iter().map(|(_, s)| s));
+    let all = Pipeline::new(stages).unwrap();
+    let images: Vec<RgbImage> = (0..16).map(|i| image_from(32, 32, i + 1)).collect();
+    let samples: Vec<Sample> = images
+        .iter()
+        .enumerate()
+        .map(|(i, image)| Sample {
+            index: i as u64,
+            image,
+        })
+        .collect();
+    let partner = |key: SampleKey| {
+        key.partner_index(images.len() as u64)
+            .map(|j| &images[j as usize])
+    };
+    let mut pipelines: Vec<Pipeline> = stylize::default_stages()
+        .into_iter()
+        .map(|(_, s)| Pipeline::new(vec![s]).unwrap())
+        .collect();
+    pipelines.push(all);
+    for pipeline in &pipelines {
+        let run = |threads: usize, samples: &[Sample]| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| augment_batch_with_partners(pipeline, samples, 5, 1, 2, partner))
+        };
+        let one = run(1, &samples);
+        assert_eq!(one, run(4, &samples), "{:?}", pipeline.stages());
+        let mut reversed = samples.clone();
+        reversed.reverse();
+        let mut back = run(4, &reversed);
+        back.reverse();
+        assert_eq!(one, back, "batch order changed the result");
+        // The context-free batch is the same as giving no partner.
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap();
+        let plain = pool.install(|| augment_batch(pipeline, &samples, 5, 1, 2));
+        let no_partner = pool.install(|| augment_batch_with_partners(pipeline, &samples, 5, 1, 2, |_| None));
+        assert_eq!(plain, no_partner);
+        if pipeline.needs_partner() {
+            assert_ne!(plain, one, "partners made no difference");
+        } else {
+            assert_eq!(
+                plain, one,
+                "a pipeline without partner stages changed with partners"
+            );
+        }
+    }
 }

@@ -12,7 +12,7 @@ use crate::augmenters::{AugMix, Pipeline, PixelStage, SampleKey, Validate, conta
 
 /// Arguments of `advbn augment`.
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("mode").required(true).args(["op", "augmix"])))]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["op", "augmix", "recipe"])))]
 pub struct AugmentArgs {
     /// Apply one op: autocontrast, equalize, posterize, solarize, rotate, shear_x, shear_y,
     /// translate_x, translate_y, color, contrast, brightness, sharpness.
@@ -25,6 +25,13 @@ pub struct AugmentArgs {
     /// Write AugMix views (paper variant) of every input.
     #[arg(long)]
     pub augmix: bool,
+    /// Write the views a recipe's whole image-space stack (`[[pixel]]`) makes of every input
+    /// (built-in name or path); `--set` overrides apply.
+    #[arg(long, value_name = "NAME")]
+    pub recipe: Option<String>,
+    /// Recipe overrides, `key.path=value` (with --recipe).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
     /// AugMix severity (1..=10).
     #[arg(long, default_value_t = 3)]
     pub severity: u32,
@@ -46,9 +53,27 @@ pub struct AugmentArgs {
 }
 
 pub fn run(args: AugmentArgs) -> CliResult {
-    match &args.op {
-        Some(op) => single_op(op, &args),
-        None => augmix(&args),
+    match (&args.op, &args.recipe) {
+        (Some(op), _) => single_op(op, &args),
+        (None, Some(recipe)) => {
+            let recipe = super::common::load_recipe(recipe, &args.set)?;
+            let pipeline = recipe.pipeline().map_err(CliError::from_display)?;
+            write_views(
+                &pipeline,
+                &args,
+                &format!("{}_epoch", recipe.name.replace('+', "_")),
+                true,
+            )
+        }
+        (None, None) => {
+            let config = AugMix {
+                severity: args.severity,
+                ..AugMix::default()
+            };
+            config.validate().map_err(CliError::from_display)?;
+            let pipeline = Pipeline::new(vec![PixelStage::Augmix(config)]).map_err(CliError::from_display)?;
+            write_views(&pipeline, &args, "augmix", false)
+        }
     }
 }
 
@@ -66,34 +91,59 @@ fn single_op(op: &str, args: &AugmentArgs) -> CliResult {
     Ok(())
 }
 
-fn augmix(args: &AugmentArgs) -> CliResult {
-    let out_dir = args
-        .out
-        .as_ref()
-        .ok_or_else(|| CliError("--augmix needs --out DIR".into()))?;
+/// Writes `views` outputs of `pipeline` for every input (named `<stem>_<label><v>.png`),
+/// and with `--grid` a contact sheet. With `per_epoch`, view `v` is what training feeds the
+/// network for this sample in epoch `v` (all stages drawn anew); otherwise the views are the
+/// per-view outputs of one draw of the shared stages.
+fn write_views(pipeline: &Pipeline, args: &AugmentArgs, label: &str, per_epoch: bool) -> CliResult {
+    let out_dir = args.out.as_ref().ok_or_else(|| {
+        CliError(format!(
+            "--{} needs --out DIR",
+            if per_epoch { "recipe" } else { "augmix" }
+        ))
+    })?;
     check_out_dir(out_dir)?;
-    let config = AugMix {
-        severity: args.severity,
-        ..AugMix::default()
-    };
-    config.validate().map_err(CliError::from_display)?;
-    let pipeline = Pipeline::new(vec![PixelStage::Augmix(config)]).map_err(CliError::from_display)?;
+    if args.views == 0 {
+        return Err(CliError("--views must be at least 1".into()));
+    }
     let mut rows = Vec::with_capacity(args.files.len());
     for (index, input) in args.files.iter().enumerate() {
         let image = read_rgb(input)?;
-        let views = pipeline.run(&image, SampleKey::new(args.seed, 0, index as u64), args.views);
+        let outputs: Vec<_> = if per_epoch {
+            (0..args.views)
+                .map(|epoch| {
+                    let views =
+                        pipeline.run(&image, SampleKey::new(args.seed, epoch as u64, index as u64), 1);
+                    views.primary().clone()
+                })
+                .collect()
+        } else {
+            pipeline
+                .run(&image, SampleKey::new(args.seed, 0, index as u64), args.views)
+                .augmented
+        };
         let mut row = vec![image.clone()];
-        for (v, view) in views.augmented.into_iter().enumerate() {
+        for (v, view) in outputs.into_iter().enumerate() {
             let rgb = view.into_rgb8();
-            let path = out_dir.join(format!("{}_augmix{}.png", stem(input), v + 1));
+            let path = out_dir.join(format!("{}_{label}{}.png", stem(input), v + 1));
             write_png(&path, &rgb)?;
             row.push(rgb);
         }
         rows.push(row);
     }
-    println!("wrote {} views of {} images to {}", args.views * args.files.len(), args.files.len(), out_dir.display());
+    println!(
+        "wrote {} views of {} images to {}",
+        args.views * args.files.len(),
+        args.files.len(),
+        out_dir.display()
+    );
     if args.grid {
-        let largest = rows.iter().flatten().map(|i| i.width().max(i.height())).max().unwrap_or(1);
+        let largest = rows
+            .iter()
+            .flatten()
+            .map(|i| i.width().max(i.height()))
+            .max()
+            .unwrap_or(1);
         let scale = (128 / largest.max(1)).clamp(1, 8);
         let path = out_dir.join("grid.png");
         write_png(&path, &contact_sheet(&rows, scale, 2))?;

@@ -24,7 +24,12 @@ pub struct BenchArgs {
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
     /// The image archive to read test images from.
-    #[arg(long, value_name = "TAR_GZ", env = "ADVBN_CIFAR_TAR", default_value = "../shared/data/cifar10-jpg.tar.gz")]
+    #[arg(
+        long,
+        value_name = "TAR_GZ",
+        env = "ADVBN_CIFAR_TAR",
+        default_value = "../shared/data/cifar10-jpg.tar.gz"
+    )]
     pub images: PathBuf,
     /// Number of images in the timed set.
     #[arg(long, default_value_t = 256)]
@@ -50,26 +55,43 @@ pub struct BenchArgs {
 }
 
 pub fn run(args: BenchArgs) -> CliResult {
+    if let Some(path) = &args.json {
+        // Before the measurements, not after them.
+        super::common::check_parent_exists(path)?;
+    }
     if args.train {
         return train_rows(&args);
     }
     if args.size != 32 && args.size != 224 {
         return Err(CliError(format!("--size is {}, valid: 32, 224", args.size)));
     }
-    let all = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let all = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     if all == 0 {
         return Err(CliError("--threads must be at least 1".into()));
+    }
+    if args.count == 0 {
+        return Err(CliError("--count must be at least 1".into()));
+    }
+    if !(args.seconds.is_finite() && args.seconds > 0.0) {
+        return Err(CliError(format!(
+            "--seconds is {}, it must be positive",
+            args.seconds
+        )));
     }
     let mut images = images_from_tar_gz(&args.images, args.count).map_err(CliError)?;
     if args.size != 32 {
         images = images
             .iter()
-            .map(|img| image::imageops::resize(img, args.size, args.size, image::imageops::FilterType::Triangle))
+            .map(|img| {
+                image::imageops::resize(img, args.size, args.size, image::imageops::FilterType::Triangle)
+            })
             .collect();
     }
     let thread_counts: Vec<usize> = if all > 1 { vec![1, all] } else { vec![1] };
     eprintln!(
-        "{} images of {s}x{s} from {}; at least {:.1}s per row",
+        "{} images of {s}x{s} from {}; at least {}s per row",
         images.len(),
         args.images.display(),
         args.seconds,
@@ -77,7 +99,10 @@ pub fn run(args: BenchArgs) -> CliResult {
     );
     let mut rows = Vec::new();
     let mut record = |name: &str, threads: usize, images_per_s: f64| {
-        println!("{name:<14} {:>4}px {threads:>3} thread(s) {images_per_s:>12.0} images/s", args.size);
+        println!(
+            "{name:<14} {:>4}px {threads:>3} thread(s) {images_per_s:>12.0} images/s",
+            args.size
+        );
         rows.push(AugmentBenchRow {
             name: name.to_string(),
             size: args.size,
@@ -107,19 +132,35 @@ pub fn run(args: BenchArgs) -> CliResult {
 }
 
 fn train_rows(args: &BenchArgs) -> CliResult {
+    if args.batch < 2 {
+        return Err(CliError(format!(
+            "--batch is {}, it must be at least 2 (batch norm needs two samples)",
+            args.batch
+        )));
+    }
     let device = device(&args.device)?;
     let mut rows: Vec<TrainBenchRow> = Vec::new();
     for model in &args.models {
         let arch: Arch = model.parse().map_err(CliError)?;
         let mut pair = Vec::new();
         for advbn in [false, true] {
-            eprintln!("timing {} {arch} steps, batch {}...", if advbn { "advbn" } else { "plain" }, args.batch);
+            eprintln!(
+                "timing {} {arch} steps, batch {}...",
+                if advbn { "advbn" } else { "plain" },
+                args.batch
+            );
             let row = train_throughput(arch, args.batch, advbn, 1, args.steps.max(1), &device);
-            println!("{:<6} {:<16} batch {:>4} {:>10.1} images/s", row.name, row.model, row.batch, row.images_per_s);
+            println!(
+                "{:<6} {:<16} batch {:>4} {:>10.1} images/s",
+                row.name, row.model, row.batch, row.images_per_s
+            );
             pair.push(row.images_per_s);
             rows.push(row);
         }
-        println!("{arch}: an AdvBN step costs {:.2}x a plain step", pair[0] / pair[1]);
+        println!(
+            "{arch}: an AdvBN step costs {:.2}x a plain step",
+            pair[0] / pair[1]
+        );
     }
     write_json(&args.json, &rows)
 }

@@ -14,7 +14,13 @@ pub struct CliError(pub String);
 impl std::fmt::Display for CliError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // One line, always: multi-line causes (e.g. TOML snippets) are folded.
-        let text = self.0.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
+        let text = self
+            .0
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
         f.write_str(&text)
     }
 }

@@ -45,7 +45,10 @@ pub struct CorruptArgs {
 pub fn run(args: CorruptArgs) -> CliResult {
     let preset: Preset = args.preset.parse().map_err(CliError)?;
     if !(1..=5).contains(&args.severity) {
-        return Err(CliError(format!("--severity is {}, allowed range is 1..=5", args.severity)));
+        return Err(CliError(format!(
+            "--severity is {}, allowed range is 1..=5",
+            args.severity
+        )));
     }
     match &args.corruption {
         Some(name) => {
@@ -62,7 +65,10 @@ pub fn run(args: CorruptArgs) -> CliResult {
             })
             .map_err(CliError::from_display)?;
             let image = read_rgb(input)?;
-            write_png(output, &corrupter.corrupt(&image, SampleKey::new(args.seed, 0, 0)))?;
+            write_png(
+                output,
+                &corrupter.corrupt(&image, SampleKey::new(args.seed, 0, 0)),
+            )?;
             println!("{} -> {}", input.display(), output.display());
             Ok(())
         }
@@ -71,7 +77,10 @@ pub fn run(args: CorruptArgs) -> CliResult {
 }
 
 fn all(args: &CorruptArgs, preset: Preset) -> CliResult {
-    let out = args.out.as_ref().ok_or_else(|| CliError("--all needs --out DIR".into()))?;
+    let out = args
+        .out
+        .as_ref()
+        .ok_or_else(|| CliError("--all needs --out DIR".into()))?;
     check_out_dir(out)?;
     let corrupters = Corruption::ALL
         .iter()
@@ -89,11 +98,17 @@ fn all(args: &CorruptArgs, preset: Preset) -> CliResult {
         let key = SampleKey::new(args.seed, 0, index as u64);
         for c in &corrupters {
             let cfg = c.config();
-            let path = out.join(format!("{}_{}_{}.png", stem(input), cfg.corruption.name(), cfg.severity));
+            let path = out.join(format!(
+                "{}_{}_{}.png",
+                stem(input),
+                cfg.corruption.name(),
+                cfg.severity
+            ));
             write_png(&path, &c.corrupt(&image, key))?;
         }
         if args.grid {
-            let sheet = contact_sheet(&image, &Corruption::ALL, preset, args.seed, 2).map_err(CliError::from_display)?;
+            let sheet = contact_sheet(&image, &Corruption::ALL, preset, args.seed, 2)
+                .map_err(CliError::from_display)?;
             let path = out.join(format!("{}_grid.png", stem(input)));
             write_png(&path, &sheet)?;
             println!("contact sheet: {}", path.display());

@@ -4,12 +4,16 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::common::{CliError, CliResult, device, load_data, parse_data, run_recipe};
-use super::train::read_run_data;
+use super::common::{
+    CliError, CliResult, check_parent_exists, device, interactive, load_data, parse_data, run_recipe,
+};
+use crate::augmenters::corrupt::Corruption;
 use crate::data::LoadOptions;
 use crate::eval::evaluate;
+use crate::eval::report::{summarize, write_csv};
+use crate::eval::robustness::{Candidate, RobustnessPlan, evaluate_robustness};
 use crate::model::BnBranch;
-use crate::train::{Checkpoint, checkpoint_path, load_network};
+use crate::train::{Checkpoint, RunData, checkpoint_path, load_network};
 
 /// Arguments of `advbn eval`.
 #[derive(Debug, Args)]
@@ -29,15 +33,28 @@ pub struct EvalArgs {
     /// Use at most this many test images (stratified; default: what the run used).
     #[arg(long)]
     pub test_limit: Option<usize>,
+    /// Also evaluate on every corruption at every severity of the recipe's `[eval]`.
+    #[arg(long)]
+    pub corruptions: bool,
+    /// Also evaluate on the dataset's style-shift sets.
+    #[arg(long)]
+    pub shift: bool,
+    /// Write every result as CSV to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
 }
 
 pub fn run(args: EvalArgs) -> CliResult {
+    if let Some(path) = &args.csv {
+        // Before the evaluation, not after it.
+        check_parent_exists(path)?;
+    }
     let recipe = run_recipe(&args.run)?;
     let branch: BnBranch = args.bn_branch.parse().map_err(CliError)?;
     let ck = Checkpoint::load(&checkpoint_path(&args.run)).map_err(CliError)?;
     let device = device(&args.device)?;
     let model = load_network(&ck, &device).map_err(CliError)?;
-    let trained_on = read_run_data(&args.run)?;
+    let trained_on = RunData::read(&args.run).map_err(CliError)?;
     let spec = parse_data(args.data.as_deref().unwrap_or(&trained_on.spec))?;
     let splits = load_data(
         &spec,
@@ -54,21 +71,69 @@ pub fn run(args: EvalArgs) -> CliResult {
             ck.state.classes
         )));
     }
-    let result = evaluate(
-        &model,
-        &splits.test,
-        recipe.data.normalization,
-        recipe.eval.batch_size,
+    if !args.corruptions && !args.shift {
+        let result = evaluate(
+            &model,
+            &splits.test,
+            recipe.data.normalization,
+            recipe.eval.batch_size,
+            branch,
+            &device,
+        )
+        .map_err(CliError)?;
+        println!(
+            "{}: clean test accuracy {:.2}% (error {:.2}%) on {} images, BN branch {branch}",
+            recipe.name,
+            100.0 * result.accuracy,
+            100.0 * result.error(),
+            result.samples
+        );
+        return Ok(());
+    }
+    let plan = RobustnessPlan {
+        corruptions: if args.corruptions {
+            Corruption::ALL.to_vec()
+        } else {
+            Vec::new()
+        },
+        severities: recipe.eval.severities.clone(),
+        preset: recipe.eval.preset.parse().map_err(CliError)?,
+        seed: recipe.train.seed,
         branch,
-        &device,
-    )
-    .map_err(CliError)?;
-    println!(
-        "{}: clean test accuracy {:.2}% (error {:.2}%) on {} images, BN branch {branch}",
-        recipe.name,
-        100.0 * result.accuracy,
-        100.0 * result.error(),
-        result.samples
-    );
+        batch_size: recipe.eval.batch_size,
+        progress: interactive(),
+    };
+    if args.shift && splits.shifts.is_empty() {
+        eprintln!("note: {spec} has no style-shift test set");
+    }
+    let shifts = if args.shift { splits.shifts.as_slice() } else { &[] };
+    let candidate = Candidate {
+        name: recipe.name.clone(),
+        model,
+        normalization: recipe.data.normalization,
+    };
+    let records =
+        evaluate_robustness(&[candidate], &splits.test, shifts, &plan, &device).map_err(CliError)?;
+    let rows = summarize(&records, &[(recipe.name.clone(), 0.0)], None);
+    let row = &rows[0];
+    println!("{} (BN branch {branch}):", recipe.name);
+    println!("  clean error            {:.2}%", row.clean_error);
+    if let Some(m) = row.mean_corruption_error {
+        println!(
+            "  mean corruption error  {m:.2}% (15 benchmark corruptions, severities {:?})",
+            plan.severities
+        );
+    }
+    if let Some(h) = row.held_out_error {
+        println!("  held-out corruptions   {h:.2}%");
+    }
+    if let Some(s) = row.shift_error {
+        println!("  style-shift error      {s:.2}%");
+    }
+    if let Some(path) = &args.csv {
+        check_parent_exists(path)?;
+        write_csv(path, &records).map_err(|e| CliError(format!("cannot write {}: {e}", path.display())))?;
+        println!("results: {}", path.display());
+    }
     Ok(())
 }

@@ -32,7 +32,10 @@ pub fn check_out_dir(dir: &Path) -> CliResult {
     if dir.is_dir() {
         Ok(())
     } else {
-        Err(CliError(format!("output directory {} does not exist", dir.display())))
+        Err(CliError(format!(
+            "output directory {} does not exist",
+            dir.display()
+        )))
     }
 }
 

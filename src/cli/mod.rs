@@ -10,6 +10,7 @@ mod images;
 mod recipes;
 mod study;
 mod train;
+mod visualize;
 
 use clap::{Parser, Subcommand};
 
@@ -39,6 +40,8 @@ enum Command {
     Corrupt(corrupt::CorruptArgs),
     /// Train several recipes and compare their robustness in one report.
     Study(study::StudyArgs),
+    /// Picture what AdvBN does in a trained run: factors over training, feature maps.
+    Visualize(visualize::VisualizeArgs),
 }
 
 /// Parses the command line and runs the command; returns the process exit code.
@@ -59,6 +62,7 @@ pub fn run() -> i32 {
         Command::Bench(args) => bench::run(args),
         Command::Corrupt(args) => corrupt::run(args),
         Command::Study(args) => study::run(args),
+        Command::Visualize(args) => visualize::run(args),
     };
     match result {
         Ok(()) => 0,

@@ -28,7 +28,9 @@ pub fn run(args: RecipesArgs) -> CliResult {
     match args.action {
         None => {
             for (name, _) in BUILTIN {
-                let recipe = builtin(name).expect("listed").map_err(super::CliError::from_display)?;
+                let recipe = builtin(name)
+                    .expect("listed")
+                    .map_err(super::CliError::from_display)?;
                 println!("{name:<16} {}", recipe.description);
             }
             Ok(())

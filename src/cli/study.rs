@@ -8,6 +8,7 @@ use super::common::{CliError, CliResult, device, interactive, load_data, load_re
 use crate::augmenters::corrupt::Corruption;
 use crate::data::{DataSpec, LoadOptions};
 use crate::eval::study::{StudyConfig, run_study};
+use crate::train::RunData;
 
 /// The recipes a study compares by default.
 pub const DEFAULT_RECIPES: [&str; 4] = ["baseline", "augmix", "advbn", "augmix+advbn"];
@@ -49,7 +50,7 @@ pub struct StudyArgs {
 /// What `--quick` changes in every recipe.
 pub const QUICK_OVERRIDES: &[&str] = &[
     "model.arch=tiny",
-    "train.epochs=4",
+    "train.epochs=8",
     "train.batch_size=64",
     "train.lr=0.05",
     "eval.batch_size=500",
@@ -104,7 +105,11 @@ pub fn run(args: StudyArgs) -> CliResult {
     let data = load_data(&spec, &options)?;
     let mut notes = vec![format!(
         "Recipes: {}{}.",
-        recipes.iter().map(|r| format!("`{}` ({})", r.name, r.model.arch)).collect::<Vec<_>>().join(", "),
+        recipes
+            .iter()
+            .map(|r| format!("`{}` ({})", r.name, r.model.arch))
+            .collect::<Vec<_>>()
+            .join(", "),
         if args.quick {
             format!("; quick mode overrides: {}", QUICK_OVERRIDES.join(", "))
         } else {
@@ -136,6 +141,11 @@ pub fn run(args: StudyArgs) -> CliResult {
         recipes,
         data,
         data_description,
+        data_record: RunData {
+            spec: spec.to_string(),
+            train_limit: options.train_limit,
+            test_limit: options.test_limit,
+        },
         out: args.out.clone(),
         device,
         corruptions,

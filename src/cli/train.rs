@@ -5,9 +5,11 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::common::{CliError, CliResult, device, interactive, load_data, load_recipe, parse_data, run_recipe};
+use super::common::{
+    CliError, CliResult, device, interactive, load_data, load_recipe, parse_data, run_recipe,
+};
 use crate::data::{ImageSource, LoadOptions};
-use crate::train::{TrainSetup, train};
+use crate::train::{Checkpoint, RunData, TrainSetup, checkpoint_path, train};
 
 /// Arguments of `advbn train`.
 #[derive(Debug, Args)]
@@ -48,23 +50,33 @@ pub struct TrainArgs {
     pub test_limit: Option<usize>,
 }
 
-/// What a run directory records about its data, so `advbn eval` can find it again.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub struct RunData {
-    /// The data spec.
-    pub spec: String,
-    /// The training limit.
-    pub train_limit: Option<usize>,
-    /// The test limit.
-    pub test_limit: Option<usize>,
-}
-
 pub fn run(args: TrainArgs) -> CliResult {
     let (recipe, run_dir) = if args.resume {
         let dir = args
             .out
             .clone()
             .ok_or_else(|| CliError("--resume needs --out DIR, the run to continue".into()))?;
+        // A resumed run continues exactly as recorded: options that would change it are
+        // refused rather than silently ignored.
+        let ignored: Vec<&str> = [
+            ("--data", args.data.is_some()),
+            ("--epochs", args.epochs.is_some()),
+            ("--seed", args.seed.is_some()),
+            ("--set", !args.set.is_empty()),
+            ("--init-from", args.init_from.is_some()),
+            ("--train-limit", args.train_limit.is_some()),
+            ("--test-limit", args.test_limit.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, given)| given.then_some(name))
+        .collect();
+        if !ignored.is_empty() {
+            return Err(CliError(format!(
+                "--resume continues the run in {} as it was started; it cannot be combined with {}",
+                dir.display(),
+                ignored.join(", ")
+            )));
+        }
         let recipe = run_recipe(&dir)?;
         if let Some(name) = &args.recipe
             && *name != recipe.name
@@ -74,6 +86,17 @@ pub fn run(args: TrainArgs) -> CliResult {
                 dir.display(),
                 recipe.name
             )));
+        }
+        let ck_path = checkpoint_path(&dir);
+        if ck_path.exists() {
+            let done = Checkpoint::load(&ck_path).map_err(CliError)?.state.epochs_done;
+            if done >= recipe.train.epochs {
+                return Err(CliError(format!(
+                    "nothing to resume: {} finished its {done} epochs (evaluate it with `advbn eval --run {}`)",
+                    dir.display(),
+                    dir.display()
+                )));
+            }
         }
         (recipe, dir)
     } else {
@@ -85,11 +108,21 @@ pub fn run(args: TrainArgs) -> CliResult {
             overrides.push(format!("train.seed={s}"));
         }
         let recipe = load_recipe(args.recipe.as_deref().expect("clap requires it"), &overrides)?;
-        let dir = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(&recipe.name));
+        let dir = args
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("runs").join(&recipe.name));
+        // Checked before anything is loaded or written (data.json would be overwritten).
+        if checkpoint_path(&dir).exists() {
+            return Err(CliError(format!(
+                "{} already holds a checkpoint: pass --resume to continue it, or choose another --out",
+                dir.display()
+            )));
+        }
         (recipe, dir)
     };
     let data = if args.resume {
-        read_run_data(&run_dir)?
+        RunData::read(&run_dir).map_err(CliError)?
     } else {
         RunData {
             spec: args.data.clone().unwrap_or_else(|| recipe.data.dataset.clone()),
@@ -111,7 +144,7 @@ pub fn run(args: TrainArgs) -> CliResult {
     if !args.resume {
         std::fs::create_dir_all(&run_dir)
             .map_err(|e| CliError(format!("cannot create {}: {e}", run_dir.display())))?;
-        write_run_data(&run_dir, &data)?;
+        data.write(&run_dir).map_err(CliError)?;
     }
     eprintln!(
         "training `{}` ({}, {} epochs, batch {}) into {}",
@@ -151,21 +184,4 @@ pub fn run(args: TrainArgs) -> CliResult {
     );
     println!("run directory: {}", run_dir.display());
     Ok(())
-}
-
-fn run_data_path(run_dir: &std::path::Path) -> PathBuf {
-    run_dir.join("data.json")
-}
-
-fn write_run_data(run_dir: &std::path::Path, data: &RunData) -> CliResult {
-    std::fs::write(run_data_path(run_dir), serde_json::to_string_pretty(data).expect("json"))
-        .map_err(|e| CliError(format!("cannot write {}: {e}", run_data_path(run_dir).display())))
-}
-
-/// The data a run was trained on.
-pub fn read_run_data(run_dir: &std::path::Path) -> CliResult<RunData> {
-    let path = run_data_path(run_dir);
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| CliError(format!("{}: not a run directory ({e})", run_dir.display())))?;
-    serde_json::from_str(&text).map_err(|e| CliError(format!("{}: {e}", path.display())))
 }

@@ -5,8 +5,7 @@ pub mod chart;
 pub mod report;
 pub mod robustness;
 pub mod study;
-
-pub mod chart;
+pub mod visualize;
 
 use burn::tensor::Device;
 

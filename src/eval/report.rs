@@ -41,7 +41,10 @@ fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
 /// Per recipe: corruption name -> sum of errors over severities.
 fn corruption_sums(records: &[EvalRecord], recipe: &str) -> BTreeMap<String, f64> {
     let mut sums = BTreeMap::new();
-    for r in records.iter().filter(|r| r.recipe == recipe && r.kind == SetKind::Corruption) {
+    for r in records
+        .iter()
+        .filter(|r| r.recipe == recipe && r.kind == SetKind::Corruption)
+    {
         *sums.entry(r.set.clone()).or_insert(0.0) += r.error;
     }
     sums
@@ -58,7 +61,11 @@ pub fn summarize(
     recipes
         .iter()
         .map(|(recipe, seconds)| {
-            let of = |kind: SetKind| records.iter().filter(move |r| r.recipe == *recipe && r.kind == kind);
+            let of = |kind: SetKind| {
+                records
+                    .iter()
+                    .filter(move |r| r.recipe == *recipe && r.kind == kind)
+            };
             let clean = of(SetKind::Clean).map(|r| r.error).next().unwrap_or(f64::NAN);
             let corr = of(SetKind::Corruption);
             let (bench, held): (Vec<&EvalRecord>, Vec<&EvalRecord>) =
@@ -149,7 +156,8 @@ pub fn complementarity(rows: &[RecipeSummary]) -> Option<String> {
     let find = |name: &str| rows.iter().find(|r| r.recipe == name);
     let (both, augmix, advbn) = (find("augmix+advbn")?, find("augmix")?, find("advbn")?);
     let mut text = String::new();
-    let axes: [(&str, fn(&RecipeSummary) -> Option<f64>); 3] = [
+    type Axis = (&'static str, fn(&RecipeSummary) -> Option<f64>);
+    let axes: [Axis; 3] = [
         ("mean corruption error", |r| r.mean_corruption_error),
         ("style-shift error", |r| r.shift_error),
         ("clean error", |r| Some(r.clean_error)),
@@ -232,12 +240,20 @@ pub fn write_csv(path: &Path, records: &[EvalRecord]) -> std::io::Result<()> {
 }
 
 /// Writes the two charts into `dir`; returns their file names.
-pub fn write_charts(dir: &Path, records: &[EvalRecord], rows: &[RecipeSummary]) -> Result<Vec<String>, String> {
+pub fn write_charts(
+    dir: &Path,
+    records: &[EvalRecord],
+    rows: &[RecipeSummary],
+) -> Result<Vec<String>, String> {
     let mut written = Vec::new();
     let recipes: Vec<String> = rows.iter().map(|r| r.recipe.clone()).collect();
     let corruptions: Vec<Corruption> = Corruption::ALL
         .into_iter()
-        .filter(|c| records.iter().any(|r| r.kind == SetKind::Corruption && r.set == c.name()))
+        .filter(|c| {
+            records
+                .iter()
+                .any(|r| r.kind == SetKind::Corruption && r.set == c.name())
+        })
         .collect();
     if !corruptions.is_empty() {
         let series = recipes
@@ -249,7 +265,9 @@ pub fn write_charts(dir: &Path, records: &[EvalRecord], rows: &[RecipeSummary]) 
                         mean(
                             records
                                 .iter()
-                                .filter(|r| r.recipe == *recipe && r.kind == SetKind::Corruption && r.set == c.name())
+                                .filter(|r| {
+                                    r.recipe == *recipe && r.kind == SetKind::Corruption && r.set == c.name()
+                                })
                                 .map(|r| 100.0 * r.error),
                         )
                         .unwrap_or(f64::NAN)
@@ -272,7 +290,10 @@ pub fn write_charts(dir: &Path, records: &[EvalRecord], rows: &[RecipeSummary]) 
     }
     let points: Vec<(String, f64, f64)> = rows
         .iter()
-        .filter_map(|r| r.mean_corruption_error.map(|m| (r.recipe.clone(), r.clean_error, m)))
+        .filter_map(|r| {
+            r.mean_corruption_error
+                .map(|m| (r.recipe.clone(), r.clean_error, m))
+        })
         .collect();
     if !points.is_empty() {
         let chart = ScatterChart {

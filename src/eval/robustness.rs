@@ -93,26 +93,34 @@ pub fn evaluate_robustness(
         ProgressBar::hidden()
     };
     let mut records = Vec::new();
-    let mut run_all = |kind: SetKind, set: &str, severity: Option<u8>, source: &dyn crate::data::ImageSource| {
-        bar.set_message(match severity {
-            Some(s) => format!("{set} {s}"),
-            None => set.to_string(),
-        });
-        for c in candidates {
-            let r = evaluate(&c.model, source, c.normalization, plan.batch_size, plan.branch, device)?;
-            records.push(EvalRecord {
-                recipe: c.name.clone(),
-                kind,
-                set: set.to_string(),
-                severity,
-                error: r.error(),
-                loss: r.loss,
-                samples: r.samples,
+    let mut run_all =
+        |kind: SetKind, set: &str, severity: Option<u8>, source: &dyn crate::data::ImageSource| {
+            bar.set_message(match severity {
+                Some(s) => format!("{set} {s}"),
+                None => set.to_string(),
             });
-        }
-        bar.inc(1);
-        Ok::<(), String>(())
-    };
+            for c in candidates {
+                let r = evaluate(
+                    &c.model,
+                    source,
+                    c.normalization,
+                    plan.batch_size,
+                    plan.branch,
+                    device,
+                )?;
+                records.push(EvalRecord {
+                    recipe: c.name.clone(),
+                    kind,
+                    set: set.to_string(),
+                    severity,
+                    error: r.error(),
+                    loss: r.loss,
+                    samples: r.samples,
+                });
+            }
+            bar.inc(1);
+            Ok::<(), String>(())
+        };
     run_all(SetKind::Clean, "clean", None, test)?;
     for (name, shift) in shifts {
         run_all(SetKind::Shift, name, None, shift)?;

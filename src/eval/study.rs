@@ -14,7 +14,9 @@ use super::robustness::{Candidate, EvalRecord, RobustnessPlan, evaluate_robustne
 use crate::augmenters::corrupt::{Corruption, Preset};
 use crate::data::{DataSplits, ImageSource};
 use crate::recipe::Recipe;
-use crate::train::{Checkpoint, TrainSetup, checkpoint_path, load_network, metrics_path, recipe_path, train};
+use crate::train::{
+    Checkpoint, RunData, TrainSetup, checkpoint_path, load_network, metrics_path, recipe_path, train,
+};
 
 /// A study to run.
 pub struct StudyConfig {
@@ -24,6 +26,8 @@ pub struct StudyConfig {
     pub data: DataSplits,
     /// A one-line description of the data for the report (spec and sizes).
     pub data_description: String,
+    /// The spec and limits, recorded in each run directory for `advbn eval`.
+    pub data_record: RunData,
     /// The output directory.
     pub out: PathBuf,
     /// The device.
@@ -55,14 +59,21 @@ pub fn run_study(config: StudyConfig) -> Result<StudyOutcome, String> {
     let mut trained: Vec<(String, f64)> = Vec::new();
     for recipe in &config.recipes {
         let run_dir = config.out.join("runs").join(&recipe.name);
-        let state = existing_run(&run_dir, recipe)?;
+        let state = existing_run(&run_dir, recipe, &config.data_record)?;
         match state {
-            RunState::Finished => eprintln!("{}: reusing the finished run in {}", recipe.name, run_dir.display()),
+            RunState::Finished => eprintln!(
+                "{}: reusing the finished run in {}",
+                recipe.name,
+                run_dir.display()
+            ),
             RunState::Partial | RunState::Absent => {
                 let resume = matches!(state, RunState::Partial);
                 if resume {
                     eprintln!("{}: resuming the run in {}", recipe.name, run_dir.display());
                 }
+                fs::create_dir_all(&run_dir)
+                    .map_err(|e| format!("cannot create {}: {e}", run_dir.display()))?;
+                config.data_record.write(&run_dir)?;
                 train(TrainSetup {
                     recipe: recipe.clone(),
                     train: train_set.clone(),
@@ -103,16 +114,33 @@ pub fn run_study(config: StudyConfig) -> Result<StudyOutcome, String> {
         batch_size: first.eval.batch_size,
         progress: config.progress,
     };
-    let shifts: &[(String, crate::data::ImageDataset)] = if first.eval.shift { &config.data.shifts } else { &[] };
+    let shifts: &[(String, crate::data::ImageDataset)] = if first.eval.shift {
+        &config.data.shifts
+    } else {
+        &[]
+    };
     let records = evaluate_robustness(&candidates, &config.data.test, shifts, &plan, &config.device)?;
 
-    let baseline = config.recipes.iter().any(|r| r.name == "baseline").then_some("baseline");
+    let baseline = config
+        .recipes
+        .iter()
+        .any(|r| r.name == "baseline")
+        .then_some("baseline");
     let rows = summarize(&records, &trained, baseline);
     let names: Vec<String> = config.recipes.iter().map(|r| r.name.clone()).collect();
-    write_csv(&config.out.join("results.csv"), &records).map_err(|e| format!("cannot write results.csv: {e}"))?;
+    write_csv(&config.out.join("results.csv"), &records)
+        .map_err(|e| format!("cannot write results.csv: {e}"))?;
     let charts = write_charts(&config.out, &records, &rows)?;
     let paragraph = complementarity(&rows);
-    let markdown = report_markdown(&config, &rows, &records, &names, &charts, paragraph.as_deref(), &plan);
+    let markdown = report_markdown(
+        &config,
+        &rows,
+        &records,
+        &names,
+        &charts,
+        paragraph.as_deref(),
+        &plan,
+    );
     fs::write(config.out.join("report.md"), markdown).map_err(|e| format!("cannot write report.md: {e}"))?;
     let mut text = super::report::summary_text(&rows);
     if let Some(p) = &paragraph {
@@ -129,7 +157,7 @@ enum RunState {
     Finished,
 }
 
-fn existing_run(run_dir: &Path, recipe: &Recipe) -> Result<RunState, String> {
+fn existing_run(run_dir: &Path, recipe: &Recipe, data: &RunData) -> Result<RunState, String> {
     let ck = checkpoint_path(run_dir);
     if !ck.exists() {
         // A directory without a checkpoint holds nothing worth keeping (a run killed in
@@ -147,6 +175,17 @@ fn existing_run(run_dir: &Path, recipe: &Recipe) -> Result<RunState, String> {
             "{} holds a run of a different `{}` recipe; remove it or choose another --out",
             run_dir.display(),
             recipe.name
+        ));
+    }
+    // Reusing a run trained on other data would report its numbers as this data's.
+    if let Ok(saved) = RunData::read(run_dir)
+        && saved != *data
+    {
+        return Err(format!(
+            "{} holds a run trained on other data (`{}`, not `{}`); remove it or choose another --out",
+            run_dir.display(),
+            saved.spec,
+            data.spec
         ));
     }
     let state = Checkpoint::load(&ck)?.state;

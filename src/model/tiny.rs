@@ -33,25 +33,33 @@ impl ConvBnRelu {
     }
 }
 
-/// Three conv-BN-ReLU stages (`width`, `2 width`, `4 width` channels; the last two stride
-/// 2), global average pooling and a linear classifier. Every stage ends in a ReLU.
+/// Three stages of two conv-BN-ReLU layers (`width`, `2 width`, `4 width` channels; stages
+/// 2 and 3 start with stride 2), global average pooling and a linear classifier. Every stage
+/// ends in a ReLU. Two convolutions per stage give the last features a receptive field
+/// large enough (about 29 pixels) to see whole shapes in 32x32 images.
 ///
 /// Shapes: `[N, 3, H, W]` -> stage1 `[N, w, H, W]` -> stage2 `[N, 2w, H/2, W/2]` ->
 /// stage3 `[N, 4w, H/4, W/4]` -> `[N, classes]`.
 #[derive(Module, Debug)]
 pub struct TinyCnn {
-    stages: Vec<ConvBnRelu>,
+    stages: Vec<Vec<ConvBnRelu>>,
     fc: Linear,
 }
 
 impl TinyCnn {
     /// A tiny CNN with base width `width`.
     pub fn new(width: usize, classes: usize, device: &Device) -> Self {
+        let stage = |input: usize, output: usize, stride: usize| {
+            vec![
+                ConvBnRelu::new(input, output, stride, device),
+                ConvBnRelu::new(output, output, 1, device),
+            ]
+        };
         Self {
             stages: vec![
-                ConvBnRelu::new(3, width, 1, device),
-                ConvBnRelu::new(width, 2 * width, 2, device),
-                ConvBnRelu::new(2 * width, 4 * width, 2, device),
+                stage(3, width, 2),
+                stage(width, 2 * width, 2),
+                stage(2 * width, 4 * width, 2),
             ],
             fc: LinearConfig::new(4 * width, classes).init(device),
         }
@@ -60,7 +68,9 @@ impl TinyCnn {
 
 impl SplitModel for TinyCnn {
     fn segment(&self, x: Tensor<4>, from: Cut, to: Cut, mode: BnMode) -> Tensor<4> {
-        run_stages(&self.stages, x, from, to, |s, x| s.forward(x, mode))
+        run_stages(&self.stages, x, from, to, |stage, x| {
+            stage.iter().fold(x, |x, layer| layer.forward(x, mode))
+        })
     }
 
     fn head_from(&self, x: Tensor<4>, from: Cut, mode: BnMode) -> Tensor<2> {
@@ -73,7 +83,11 @@ impl SplitModel for TinyCnn {
     }
 
     fn reset_adv_bn(mut self) -> Self {
-        self.stages = self.stages.into_iter().map(ConvBnRelu::reset_adv_bn).collect();
+        self.stages = self
+            .stages
+            .into_iter()
+            .map(|stage| stage.into_iter().map(ConvBnRelu::reset_adv_bn).collect())
+            .collect();
         self
     }
 }

@@ -11,7 +11,12 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("augmix", include_str!("../../recipes/augmix.toml")),
     ("advbn", include_str!("../../recipes/advbn.toml")),
     ("augmix+advbn", include_str!("../../recipes/augmix+advbn.toml")),
-    ("advbn-finetune", include_str!("../../recipes/advbn-finetune.toml")),
+    (
+        "advbn-finetune",
+        include_str!("../../recipes/advbn-finetune.toml"),
+    ),
+    ("mixstyle", include_str!("../../recipes/mixstyle.toml")),
+    ("dsu", include_str!("../../recipes/dsu.toml")),
 ];
 
 /// The names of the built-in recipes.

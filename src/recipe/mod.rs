@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::augmenters::{ConfigError, Pipeline, PixelStage, check_range};
 use crate::data::Normalization;
-use crate::feature::AdvBnConfig;
-use crate::model::{Arch, BnBranch, Cut};
+use crate::feature::{AdvBnConfig, DsuConfig, InlineAugmenter, MixStyleConfig};
+use crate::model::{Arch, BnBranch};
 
 /// A complete training configuration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -176,11 +176,24 @@ fn default_views() -> usize {
 pub enum FeatureStage {
     /// Adversarial Batch Normalization.
     Advbn(AdvBnConfig),
+    /// MixStyle.
+    Mixstyle(MixStyleConfig),
+    /// DSU.
+    Dsu(DsuConfig),
 }
 
 impl FeatureStage {
     /// The kind names.
-    pub const KINDS: &'static [&'static str] = &["advbn"];
+    pub const KINDS: &'static [&'static str] = &["advbn", "mixstyle", "dsu"];
+
+    /// The inline augmenter, for the kinds that act in the forward pass.
+    pub fn inline(&self) -> Option<InlineAugmenter> {
+        match self {
+            FeatureStage::Advbn(_) => None,
+            FeatureStage::Mixstyle(c) => Some(InlineAugmenter::MixStyle(c.clone())),
+            FeatureStage::Dsu(c) => Some(InlineAugmenter::Dsu(c.clone())),
+        }
+    }
 }
 
 /// `[eval]`.
@@ -220,11 +233,17 @@ impl Recipe {
     /// ```
     /// use advbn::recipe::Recipe;
     /// let err = Recipe::from_toml("name = \"x\"\n[train]\nepoch = 3\n", "x.toml").unwrap_err();
-    /// assert_eq!(err.to_string(), "x.toml:3:1: unknown key `train.epoch` (expected `epochs`, `batch_size`, `lr`, `momentum`, `nesterov`, `weight_decay`, `schedule`, `seed`)");
+    /// assert_eq!(err.to_string(), "x.toml:3:1: unknown key `train.epoch` (expected one of `epochs`, `batch_size`, `lr`, `momentum`, `nesterov`, `weight_decay`, `schedule`, `seed`)");
     /// ```
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, RecipeError> {
+        Self::parse_toml(text, origin, true)
+    }
+
+    /// [`Recipe::from_toml`], with positions in errors only when `locate` (a text the user
+    /// did not write, such as a recipe after `--set`, has no meaningful lines).
+    pub(crate) fn parse_toml(text: &str, origin: &str, locate: bool) -> Result<Self, RecipeError> {
         let located = |span: Option<std::ops::Range<usize>>, message: String| {
-            let at = span.map(|s| line_column(text, s.start));
+            let at = span.filter(|_| locate).map(|s| line_column(text, s.start));
             RecipeError::Parse {
                 origin: match at {
                     Some((line, col)) => format!("{origin}:{line}:{col}"),
@@ -233,14 +252,48 @@ impl Recipe {
                 message,
             }
         };
-        let deserializer = toml::Deserializer::parse(text).map_err(|e| located(e.span(), e.message().to_string()))?;
+        let deserializer =
+            toml::Deserializer::parse(text).map_err(|e| located(e.span(), e.message().to_string()))?;
         let recipe: Recipe = serde_path_to_error::deserialize(deserializer).map_err(|e| {
-            let path = e.path().to_string();
+            let mut path = e.path().to_string();
             let inner = e.into_inner();
-            located(inner.span(), describe(&path, inner.message()))
+            let message = inner.message();
+            // serde's span is often that of the enclosing table or array of tables (inside
+            // `[[pixel]]` and `[[feature]]` entries it is the first entry's header); look the
+            // key up in the document itself for the exact position.
+            let mut span = None;
+            if message.starts_with("unknown field") {
+                let field = message.split('`').nth(1).unwrap_or("");
+                let full = if path.is_empty() || path == "." {
+                    field.to_string()
+                } else if path.ends_with(field) {
+                    path.clone()
+                } else {
+                    format!("{path}.{field}")
+                };
+                span = find_span(text, &full, true);
+            } else if message.starts_with("unknown variant") {
+                // Inside an internally tagged entry the path stops at the entry: find the
+                // key holding the unknown value.
+                let value = message.split('`').nth(1).unwrap_or("");
+                if let Some((key, s)) = find_string_value(text, &path, value) {
+                    path = key;
+                    span = Some(s);
+                }
+            }
+            if span.is_none() && !path.is_empty() && path != "." {
+                span = find_span(text, &path, false);
+            }
+            located(span.or_else(|| inner.span()), describe(&path, message))
         })?;
         recipe.validate().map_err(|e| RecipeError::Invalid {
-            origin: origin.to_string(),
+            origin: match find_span(text, &e.key, false).filter(|_| locate) {
+                Some(s) => {
+                    let (line, col) = line_column(text, s.start);
+                    format!("{origin}:{line}:{col}")
+                }
+                None => origin.to_string(),
+            },
             error: e,
         })?;
         Ok(recipe)
@@ -293,6 +346,10 @@ impl Recipe {
         let mut advbn = 0;
         for (i, f) in self.feature.iter().enumerate() {
             match f {
+                FeatureStage::Mixstyle(cfg) => {
+                    cfg.validate().map_err(|e| e.within(&format!("feature[{i}]")))?
+                }
+                FeatureStage::Dsu(cfg) => cfg.validate().map_err(|e| e.within(&format!("feature[{i}]")))?,
                 FeatureStage::Advbn(cfg) => {
                     advbn += 1;
                     cfg.validate().map_err(|e| e.within(&format!("feature[{i}]")))?;
@@ -311,7 +368,7 @@ impl Recipe {
         if advbn > 1 {
             return Err(ConfigError::new(
                 "feature",
-                "at most one `advbn` entry is allowed",
+                format!("has {advbn} `advbn` entries; at most one is allowed"),
             ));
         }
         let e = &self.eval;
@@ -321,8 +378,8 @@ impl Recipe {
                 format!("is `{}`, valid: cifar, imagenet", e.preset),
             ));
         }
-        for s in &e.severities {
-            check_range("severities", *s, 1, 5).map_err(|e| e.within("eval"))?;
+        for (i, s) in e.severities.iter().enumerate() {
+            check_range(&format!("severities[{i}]"), *s, 1, 5).map_err(|e| e.within("eval"))?;
         }
         check_range("batch_size", e.batch_size, 1, 65_536).map_err(|e| e.within("eval"))?;
         Ok(())
@@ -330,27 +387,20 @@ impl Recipe {
 
     /// The AdvBN settings, if the recipe has an adversary.
     pub fn advbn(&self) -> Option<&AdvBnConfig> {
-        self.feature
-            .iter()
-            .map(|f| match f {
-                FeatureStage::Advbn(cfg) => cfg,
-            })
-            .next()
+        self.feature.iter().find_map(|f| match f {
+            FeatureStage::Advbn(cfg) => Some(cfg),
+            _ => None,
+        })
+    }
+
+    /// The inline feature augmenters (MixStyle, DSU), in order.
+    pub fn inline_features(&self) -> Vec<InlineAugmenter> {
+        self.feature.iter().filter_map(FeatureStage::inline).collect()
     }
 
     /// The image-space pipeline (validated).
     pub fn pipeline(&self) -> Result<Pipeline, ConfigError> {
         Pipeline::new(self.pixel.clone())
-    }
-
-    /// The deepest cut any feature-space stage uses (for display).
-    pub fn cuts(&self) -> Vec<Cut> {
-        self.feature
-            .iter()
-            .map(|f| match f {
-                FeatureStage::Advbn(cfg) => cfg.cut,
-            })
-            .collect()
     }
 }
 
@@ -360,6 +410,61 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, column)
+}
+
+type DeNode<'a, 'i> = &'a toml::Spanned<toml::de::DeValue<'i>>;
+
+/// Follows a key path (`train.epochs`, `pixel[1].severity`, `data.normalization.std[1]`)
+/// through a parsed document: the span of the last key and the node it leads to.
+fn follow<'a, 'i>(
+    root: &'a toml::de::DeTable<'i>,
+    path: &str,
+) -> Option<(std::ops::Range<usize>, DeNode<'a, 'i>)> {
+    let mut table = root;
+    let mut found: Option<(std::ops::Range<usize>, DeNode<'a, 'i>)> = None;
+    for part in path.split('.') {
+        if let Some((_, node)) = &found {
+            let toml::de::DeValue::Table(t) = node.get_ref() else {
+                return None;
+            };
+            table = t;
+        }
+        let mut pieces = part.split('[');
+        let name = pieces.next()?;
+        let (key, mut node) = table.iter().find(|(k, _)| k.get_ref().as_ref() == name)?;
+        for index in pieces {
+            let i: usize = index.strip_suffix(']')?.parse().ok()?;
+            let toml::de::DeValue::Array(items) = node.get_ref() else {
+                return None;
+            };
+            node = items.get(i)?;
+        }
+        found = Some((key.span(), node));
+    }
+    found
+}
+
+/// The span in `text` of the value at a key path, or of its last key when `key` is true.
+fn find_span(text: &str, path: &str, key: bool) -> Option<std::ops::Range<usize>> {
+    let doc = toml::de::DeTable::parse(text).ok()?;
+    let (key_span, node) = follow(doc.get_ref(), path)?;
+    Some(if key { key_span } else { node.span() })
+}
+
+/// In the table at `path`, the key whose value is the string `value`: its full path and
+/// the span of the value.
+fn find_string_value(text: &str, path: &str, value: &str) -> Option<(String, std::ops::Range<usize>)> {
+    let doc = toml::de::DeTable::parse(text).ok()?;
+    let (_, node) = follow(doc.get_ref(), path)?;
+    let toml::de::DeValue::Table(table) = node.get_ref() else {
+        return None;
+    };
+    table.iter().find_map(|(k, v)| match v.get_ref() {
+        toml::de::DeValue::String(s) if s.as_ref() == value => {
+            Some((format!("{path}.{}", k.get_ref()), v.span()))
+        }
+        _ => None,
+    })
 }
 
 /// Rewrites serde's messages in the recipe's terms: keys with their full path, the valid
@@ -387,7 +492,11 @@ fn describe(path: &str, message: &str) -> String {
             format!("unknown key `{key}` (expected {valid})")
         }
     } else if message.starts_with("unknown variant") {
-        format!("`{path}`: unknown value `{}` (valid: {})", quoted(message), expected(message))
+        format!(
+            "`{path}`: unknown value `{}` (valid: {})",
+            quoted(message),
+            expected(message)
+        )
     } else if path.is_empty() || path == "." {
         message.to_string()
     } else {

@@ -17,6 +17,7 @@ pub fn apply_overrides(recipe: Recipe, overrides: &[String]) -> Result<Recipe, R
     if overrides.is_empty() {
         return Ok(recipe);
     }
+    let origin = format!("recipe `{}` after --set", recipe.name);
     let fail = |message: String| RecipeError::Override { message };
     let mut root = Value::try_from(&recipe).map_err(|e| fail(format!("cannot represent the recipe: {e}")))?;
     for item in overrides {
@@ -28,7 +29,7 @@ pub fn apply_overrides(recipe: Recipe, overrides: &[String]) -> Result<Recipe, R
         *slot = value;
     }
     let text = toml::to_string(&root).map_err(|e| fail(format!("cannot write the recipe back: {e}")))?;
-    Recipe::from_toml(&text, "recipe after --set")
+    Recipe::parse_toml(&text, &origin, false)
 }
 
 fn parse_value(raw: &str) -> Value {

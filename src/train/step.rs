@@ -5,7 +5,8 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Int, Tensor};
 
 use super::{accuracy, cross_entropy, jensen_shannon};
-use crate::feature::AdvBn;
+use crate::augmenters::SampleKey;
+use crate::feature::{AdvBn, InlineAugmenter};
 use crate::model::{BnBranch, BnMode, BnStats, Cut, SplitModel};
 
 /// What a step needs besides the model and the batch.
@@ -18,6 +19,62 @@ pub struct StepPlan {
     pub jsd_lambda: Option<f64>,
     /// The adversary, when active this epoch.
     pub advbn: Option<AdvBn>,
+    /// Inline feature augmenters (MixStyle, DSU), applied to the clean pass at their cuts.
+    pub inline: Vec<InlineAugmenter>,
+    /// The step's random stream key (run seed, epoch, step): the inline augmenters draw from
+    /// its substreams.
+    pub step_key: SampleKey,
+}
+
+impl StepPlan {
+    /// A plan with neither consistency loss nor feature augmenters.
+    pub fn plain(views: usize) -> Self {
+        Self {
+            views,
+            jsd_lambda: None,
+            advbn: None,
+            inline: Vec::new(),
+            step_key: SampleKey::new(0, 0, 0),
+        }
+    }
+
+    /// The key of step `step` of `epoch` in a run seeded `run_seed` (view `u32::MAX`, which
+    /// no per-sample stream uses).
+    pub fn key_for_step(run_seed: u64, epoch: u64, step: u64) -> SampleKey {
+        SampleKey::new(run_seed, epoch, step).view(u32::MAX)
+    }
+
+    /// Applies the inline augmenters that act at `at`.
+    fn hooks(&self, mut x: Tensor<4>, at: Cut) -> Tensor<4> {
+        for (i, aug) in self.inline.iter().enumerate() {
+            if aug.cuts().contains(&at) {
+                let mut rng = self.step_key.substream((i * 8 + at.index()) as u64);
+                x = aug.apply(x, &mut rng);
+            }
+        }
+        x
+    }
+
+    /// Runs `model` from `from` to `to`, one stage at a time, applying the hooks after each.
+    fn walk<M: SplitModel>(
+        &self,
+        model: &M,
+        mut x: Tensor<4>,
+        from: Cut,
+        to: Cut,
+        mode: BnMode,
+    ) -> Tensor<4> {
+        let mut at = from;
+        for next in [Cut::Stage1, Cut::Stage2, Cut::Stage3] {
+            if next <= from || next > to {
+                continue;
+            }
+            x = model.segment(x, at, next, mode);
+            at = next;
+            x = self.hooks(x, at);
+        }
+        x
+    }
 }
 
 /// The losses and accuracy of one step.
@@ -37,6 +94,8 @@ pub struct StepStats {
     pub accuracy: f64,
     /// Mean of the attack's factors (s_mu, s_sigma).
     pub factors_mean: Option<(f64, f64)>,
+    /// The attack's final factors per channel, `(s_mu, s_sigma)`.
+    pub factors: Option<(Vec<f32>, Vec<f32>)>,
 }
 
 /// Runs one step and returns the updated model.
@@ -64,16 +123,13 @@ pub fn train_step<M: SplitModel>(
         None => (Cut::Stage3, false),
     };
     let clean_mode = BnMode::TRAIN;
-    let mut features = model.segment(
-        images,
-        Cut::Input,
-        cut,
-        if freeze { BnMode::EVAL } else { clean_mode },
-    );
+    let stem_mode = if freeze { BnMode::EVAL } else { clean_mode };
+    let mut features = plan.walk(&model, images, Cut::Input, cut, stem_mode);
     if freeze {
         features = features.detach();
     }
-    let logits = model.head_from(features.clone(), cut, clean_mode);
+    let to_last_cut = plan.walk(&model, features.clone(), cut, Cut::Stage3, clean_mode);
+    let logits = model.head_from(to_last_cut, Cut::Stage3, clean_mode);
 
     let mut loss = match plan.jsd_lambda {
         Some(lambda) if plan.views > 1 => {
@@ -112,6 +168,7 @@ pub fn train_step<M: SplitModel>(
         };
         let mean = |v: &[f32]| v.iter().map(|x| f64::from(*x)).sum::<f64>() / v.len().max(1) as f64;
         stats.factors_mean = Some((mean(&outcome.s_mu), mean(&outcome.s_sigma)));
+        stats.factors = Some((outcome.s_mu.clone(), outcome.s_sigma.clone()));
         loss = loss + adv;
     }
 

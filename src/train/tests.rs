@@ -183,6 +183,8 @@ fn frozen_stem_gets_no_update_and_the_head_does() {
     let plan = StepPlan {
         views: 1,
         jsd_lambda: None,
+        inline: Vec::new(),
+        step_key: StepPlan::key_for_step(0, 0, 0),
         advbn: Some(
             AdvBn::new(AdvBnConfig {
                 freeze_stem: true,
@@ -242,4 +244,30 @@ fn dual_batch_norms_drift_apart_in_training() {
         .map(|(a, b)| (a - b).abs())
         .fold(0.0, f32::max);
     assert!(diff > 1e-4, "clean and adversarial BN branches are identical");
+}
+
+#[test]
+fn learns_with_mixstyle_and_dsu_and_resumes_identically() {
+    use crate::feature::{DsuConfig, MixStyleConfig};
+    let recipe = || {
+        let mut r = tiny_recipe(3, false);
+        r.feature = vec![
+            FeatureStage::Mixstyle(MixStyleConfig::default()),
+            FeatureStage::Dsu(DsuConfig::default()),
+        ];
+        r
+    };
+    let straight = tempfile::tempdir().unwrap();
+    let summary = train(setup(recipe(), straight.path(), None, false)).unwrap();
+    assert!(
+        summary.test_accuracy.unwrap() > 0.9,
+        "{:?}",
+        summary.test_accuracy
+    );
+    let interrupted = tempfile::tempdir().unwrap();
+    train(setup(recipe(), interrupted.path(), Some(2), false)).unwrap();
+    train(setup(recipe(), interrupted.path(), None, true)).unwrap();
+    let (a, b) = (weights(straight.path()), weights(interrupted.path()));
+    let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+    assert!(worst < 1e-3, "resumed logits differ by {worst}");
 }

@@ -123,7 +123,20 @@ pub fn load_network(checkpoint: &Checkpoint, device: &Device) -> Result<Network,
         .map_err(|e| format!("checkpoint model is unreadable: {e}"))?;
     Network::new(checkpoint.state.arch, checkpoint.state.classes, device)
         .try_load_record(record)
-        .map_err(|e| format!("checkpoint does not fit the network: {e}"))
+        .map_err(|e| {
+            format!(
+                "checkpoint does not fit the network: {}",
+                shorten(&e.to_string(), 300)
+            )
+        })
+}
+
+/// `text` cut to at most `max` characters (burn lists every missing tensor).
+fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{} ...", &text[..end]),
+        None => text.to_string(),
+    }
 }
 
 /// The resolved recipe file of a run directory.
@@ -254,10 +267,12 @@ pub fn train(setup: TrainSetup) -> Result<TrainSummary, TrainError> {
             model = model.reset_adv_bn();
             state.adv_bn_initialised = true;
         }
-        let step_plan = StepPlan {
+        let mut step_plan = StepPlan {
             views: views_per_sample,
             jsd_lambda,
             advbn: adv_active,
+            inline: recipe.inline_features(),
+            step_key: StepPlan::key_for_step(recipe.train.seed, epoch as u64, state.global_step),
         };
         let order = epoch_order(setup.train.len(), recipe.train.seed, epoch as u64);
         let prefetch = Prefetcher::start(
@@ -282,6 +297,7 @@ pub fn train(setup: TrainSetup) -> Result<TrainSummary, TrainError> {
                 epoch,
             );
             let (images, targets) = batch.to_tensors(&device);
+            step_plan.step_key = StepPlan::key_for_step(recipe.train.seed, epoch as u64, state.global_step);
             let (next, stats) = train_step(model, &mut optimizer, images, targets, lr, &step_plan);
             model = next;
             if !stats.loss.is_finite() {
@@ -309,6 +325,8 @@ pub fn train(setup: TrainSetup) -> Result<TrainSummary, TrainError> {
                 "loss": stats.loss, "loss_clean": stats.loss_clean, "loss_jsd": stats.loss_jsd,
                 "loss_adv": stats.loss_adv, "attack_loss": stats.attack_gain.map(|g| [g.0, g.1]),
                 "factors_mean": stats.factors_mean.map(|f| [f.0, f.1]),
+                "s_mu": stats.factors.as_ref().map(|f| &f.0),
+                "s_sigma": stats.factors.as_ref().map(|f| &f.1),
                 "train_acc": stats.accuracy, "images_per_s": batch.len() as f64 / seconds.max(1e-9),
                 "data_wait_ms": waited * 1e3,
             });
