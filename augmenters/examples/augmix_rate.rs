@@ -4,7 +4,11 @@
 //! fields. On a shared machine the CPU-second figure is the one to compare (it excludes time
 //! spent waiting for a core); the criterion bench (`benches/augmenters.rs`) has per-op rows.
 //!
-//! `cargo run --release -p advbn-augmenters --example augmix_rate -- [--seconds 2] [--repeats 5] [--sizes 32,224] [--op NAME]`
+//! `cargo run --release -p advbn-augmenters --example augmix_rate -- [--seconds 2] [--repeats 5] [--sizes 32,224] [--op NAME] [--images 64]`
+//!
+//! `--op NAME` times one op instead (its value drawn at severity 3), written into a reused
+//! buffer as AugMix does; `--images 1` keeps the image hot in the caches, the situation of an
+//! op inside AugMix (by default 64 images cycle, which at 224x224 exceeds the L2 cache).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -67,7 +71,8 @@ fn main() {
     let sizes: Vec<u32> = arg("--sizes").map_or(vec![32, 224], |s| {
         s.split(',').map(|v| v.parse().expect("--sizes")).collect()
     });
-    let small = cifar_images(64);
+    let count: usize = arg("--images").map_or(64, |s| s.parse().expect("--images"));
+    let small = cifar_images(count);
     for size in sizes {
         let images: Vec<RgbImage> = if size == 32 {
             small.clone()
@@ -79,6 +84,7 @@ fn main() {
         };
         let augmix = AugMix::default();
         let mut counter = 0u64;
+        let (mut out, mut scratch) = (Vec::new(), Vec::new());
         let mut run = |budget: f64| -> (f64, f64) {
             let (t0, c0) = (Instant::now(), thread_cpu_seconds());
             let mut done = 0u64;
@@ -90,7 +96,9 @@ fn main() {
                         None => drop(std::hint::black_box(augmix.augment(img, &mut rng))),
                         Some(op) => {
                             let p = op.sample(3.0, &mut rng, ImageSize::of(img));
-                            drop(std::hint::black_box(p.apply(img)))
+                            out.resize(img.len(), 0);
+                            p.apply_into(img, img.width(), img.height(), &mut out, &mut scratch);
+                            std::hint::black_box(&out);
                         }
                     }
                 }

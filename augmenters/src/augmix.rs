@@ -15,10 +15,14 @@
 //!
 //! Speed: [`AugMix::apply`] never materializes what it can fold. Consecutive point ops
 //! (autocontrast, equalize, posterize, solarize, brightness) collapse into one per-channel
-//! table, with the histograms that autocontrast and equalize need pushed through the tables
-//! instead of recomputed; a chain's last table is folded into its weighted accumulation; the
-//! clean image's histogram is computed at most once; the weights `m w_i` and `1 - m` and the
-//! 1/255 scale are folded into one f32 accumulator; the u8 buffers are per-thread and reused.
+//! table, with the histograms that equalize needs pushed through the tables instead of
+//! recomputed, and autocontrast taken from each channel's range (vectorized min/max) where the
+//! pending table never decreases; a run of posterize and solarize alone stays a few steps of
+//! vectorized arithmetic instead of a table. A chain's last table is folded into its weighted
+//! accumulation; the clean image's histogram and ranges are computed at most once; the weights
+//! `m w_i` and `1 - m` and the 1/255 scale are folded into one f32 accumulator; the u8
+//! buffers are per-thread and reused. The geometric ops interpolate in fixed point
+//! ([`crate::ops::warp`]).
 //! [`mix_reference`] is the plain evaluation, op by op, that the fast path is tested against.
 
 use std::cell::RefCell;
@@ -28,7 +32,10 @@ use rand::RngExt;
 use rand_distr::{Beta, Distribution, Gamma};
 use serde::{Deserialize, Serialize};
 
-use crate::ops::{Histogram, Lut, Op, OpParams, apply_lut_into, compose, histogram, push_histogram};
+use crate::ops::lut::{autocontrast_lut_of_ranges, channel_ranges, is_non_decreasing};
+use crate::ops::{
+    Histogram, Lut, Op, OpParams, apply_lut_into, compose, histogram, posterize_lut, push_histogram,
+};
 use crate::{AugRng, Augment, ConfigError, FloatImage, ImageSize, Validate, check_range};
 
 /// Which sampling AugMix follows.
@@ -255,6 +262,135 @@ enum Cur {
     B,
 }
 
+/// Steps of posterize and solarize kept as arithmetic, at most this many in a row.
+const MAX_STEPS: usize = 4;
+
+/// One posterize or solarize, as arithmetic on a sample.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Step {
+    /// Posterize: `v & mask`.
+    Mask(u8),
+    /// Solarize below 256: `v < t ? v : 255 - v`.
+    Solarize(u8),
+    /// Solarize at 256 (or posterize at 8 bits): nothing.
+    Nothing,
+}
+
+impl Step {
+    fn of(op: &OpParams) -> Option<Step> {
+        Some(match *op {
+            OpParams::Posterize { bits } => Step::Mask(posterize_lut(bits.clamp(1, 8))[0][255]),
+            OpParams::Solarize { threshold } if threshold < 256 => Step::Solarize(threshold as u8),
+            OpParams::Solarize { .. } => Step::Nothing,
+            _ => return None,
+        })
+    }
+
+    #[inline(always)]
+    fn map(self, v: u8) -> u8 {
+        match self {
+            Step::Mask(m) => v & m,
+            Step::Solarize(t) => {
+                if v < t {
+                    v
+                } else {
+                    255 - v
+                }
+            }
+            Step::Nothing => v,
+        }
+    }
+
+    /// `dst = step(src)`, vectorized (one loop per kind of step).
+    fn apply(self, src: &[u8], dst: &mut [u8]) {
+        match self {
+            Step::Mask(_) => dst
+                .iter_mut()
+                .zip(src)
+                .for_each(|(d, &s)| *d = Step::map(self, s)),
+            Step::Solarize(_) => dst
+                .iter_mut()
+                .zip(src)
+                .for_each(|(d, &s)| *d = Step::map(self, s)),
+            Step::Nothing => dst.copy_from_slice(src),
+        }
+    }
+
+    /// `buf = step(buf)`.
+    fn apply_in_place(self, buf: &mut [u8]) {
+        match self {
+            Step::Mask(_) => buf.iter_mut().for_each(|v| *v = Step::map(self, *v)),
+            Step::Solarize(_) => buf.iter_mut().for_each(|v| *v = Step::map(self, *v)),
+            Step::Nothing => {}
+        }
+    }
+}
+
+/// A chain's pending per-sample map: the point ops since its last geometric op, fused.
+// It lives in a local of `mix`; boxing the table would allocate at every point op.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug)]
+enum Pending {
+    Identity,
+    /// Only posterize and solarize: applied as vectorized arithmetic, step by step.
+    Steps([Step; MAX_STEPS], usize),
+    /// Anything else: one table per channel.
+    Table(Lut),
+}
+
+impl Pending {
+    fn is_identity(&self) -> bool {
+        matches!(self, Pending::Identity)
+    }
+
+    /// The map as tables.
+    fn table(&self) -> Lut {
+        match self {
+            Pending::Identity => crate::ops::IDENTITY,
+            Pending::Steps(steps, n) => {
+                let mut t = crate::ops::IDENTITY[0];
+                for v in &mut t {
+                    *v = steps[..*n].iter().fold(*v, |v, s| s.map(v));
+                }
+                [t, t, t]
+            }
+            Pending::Table(t) => *t,
+        }
+    }
+
+    /// The map followed by `step`.
+    fn then_step(self, step: Step) -> Pending {
+        match self {
+            Pending::Identity => Pending::Steps([step; MAX_STEPS], 1),
+            Pending::Steps(mut steps, n) if n < MAX_STEPS => {
+                steps[n] = step;
+                Pending::Steps(steps, n + 1)
+            }
+            other => {
+                let mut then = crate::ops::IDENTITY[0];
+                for v in &mut then {
+                    *v = step.map(*v);
+                }
+                Pending::Table(compose(&other.table(), &[then, then, then]))
+            }
+        }
+    }
+
+    /// `dst = map(src)`.
+    fn apply(&self, src: &[u8], dst: &mut [u8]) {
+        match self {
+            Pending::Identity => dst.copy_from_slice(src),
+            Pending::Steps(steps, n) => {
+                steps[0].apply(src, dst);
+                for s in &steps[1..*n] {
+                    s.apply_in_place(dst);
+                }
+            }
+            Pending::Table(t) => apply_lut_into(src, dst, t),
+        }
+    }
+}
+
 /// Adds `scale * table[c][v]` for every sample `v` of channel `c` of `src` into `acc`.
 fn accumulate_lut(acc: &mut [f32], src: &[u8], lut: &Lut, scale: f32) {
     let mut table = [[0f32; 256]; 3];
@@ -328,6 +464,7 @@ pub fn mix(image: &RgbImage, params: &AugMixParams) -> FloatImage {
     let base = (1.0 - m) / 255.0;
     let mut acc = scaled(clean, base);
     let mut clean_hist: Option<Histogram> = None;
+    let mut clean_ranges: Option<[[u8; 2]; 3]> = None;
 
     SCRATCH.with(|scratch| {
         let mut scratch = scratch.borrow_mut();
@@ -336,71 +473,103 @@ pub fn mix(image: &RgbImage, params: &AugMixParams) -> FloatImage {
         b.resize(n, 0);
         for (chain, &weight) in params.chains.iter().zip(&params.weights) {
             let mut cur = Cur::Clean;
-            let mut pending: Option<Lut> = None;
+            let mut pending = Pending::Identity;
             for op in chain {
-                if op.is_point_op() {
-                    let needs_hist = matches!(op, OpParams::Autocontrast | OpParams::Equalize);
-                    let hist = if needs_hist {
-                        let h = match cur {
-                            Cur::Clean => *clean_hist.get_or_insert_with(|| histogram(clean)),
-                            Cur::A => histogram(a),
-                            Cur::B => histogram(b),
-                        };
-                        match &pending {
-                            Some(p) => push_histogram(&h, p),
-                            None => h,
-                        }
-                    } else {
-                        [[0; 256]; 3]
-                    };
-                    let lut = op.lut(&hist).expect("a point op has a table");
-                    pending = Some(match pending {
-                        Some(p) => compose(&p, &lut),
-                        None => lut,
-                    });
+                if let Some(step) = Step::of(op) {
+                    pending = pending.then_step(step);
                     continue;
                 }
-                // A geometric or neighbourhood op: materialize any pending table first, then
-                // run the op into the free buffer.
-                cur = match (cur, pending.take()) {
-                    (Cur::Clean, None) => {
+                if op.is_point_op() {
+                    // Autocontrast needs only each channel's range: cheaper than a histogram,
+                    // and exact through a pending table that never decreases.
+                    let table = pending.table();
+                    let ranges_do = *op == OpParams::Autocontrast
+                        && !(cur == Cur::Clean && clean_hist.is_some())
+                        && is_non_decreasing(&table);
+                    let lut = if ranges_do {
+                        let r = match cur {
+                            Cur::Clean => *clean_ranges.get_or_insert_with(|| channel_ranges(clean)),
+                            Cur::A => channel_ranges(a),
+                            Cur::B => channel_ranges(b),
+                        };
+                        let r = [0, 1, 2].map(|c| [table[c][r[c][0] as usize], table[c][r[c][1] as usize]]);
+                        autocontrast_lut_of_ranges(&r)
+                    } else {
+                        let needs_hist = matches!(op, OpParams::Autocontrast | OpParams::Equalize);
+                        let hist = if needs_hist {
+                            let h = match cur {
+                                Cur::Clean => *clean_hist.get_or_insert_with(|| histogram(clean)),
+                                Cur::A => histogram(a),
+                                Cur::B => histogram(b),
+                            };
+                            match pending {
+                                Pending::Identity => h,
+                                _ => push_histogram(&h, &table),
+                            }
+                        } else {
+                            [[0; 256]; 3]
+                        };
+                        op.lut(&hist).expect("a point op has a table")
+                    };
+                    pending = Pending::Table(compose(&table, &lut));
+                    continue;
+                }
+                // A geometric or neighbourhood op: materialize any pending map first, then run
+                // the op into the free buffer.
+                let p = std::mem::replace(&mut pending, Pending::Identity);
+                cur = match (cur, p.is_identity()) {
+                    (Cur::Clean, true) => {
                         op.apply_into(clean, w, h, a, extra);
                         Cur::A
                     }
-                    (Cur::Clean, Some(p)) => {
-                        apply_lut_into(clean, a, &p);
+                    (Cur::Clean, false) => {
+                        p.apply(clean, a);
                         op.apply_into(a, w, h, b, extra);
                         Cur::B
                     }
-                    (Cur::A, None) => {
+                    (Cur::A, true) => {
                         op.apply_into(a, w, h, b, extra);
                         Cur::B
                     }
-                    (Cur::A, Some(p)) => {
-                        apply_lut_into(a, b, &p);
+                    (Cur::A, false) => {
+                        p.apply(a, b);
                         op.apply_into(b, w, h, a, extra);
                         Cur::A
                     }
-                    (Cur::B, None) => {
+                    (Cur::B, true) => {
                         op.apply_into(b, w, h, a, extra);
                         Cur::A
                     }
-                    (Cur::B, Some(p)) => {
-                        apply_lut_into(b, a, &p);
+                    (Cur::B, false) => {
+                        p.apply(b, a);
                         op.apply_into(a, w, h, b, extra);
                         Cur::B
                     }
                 };
             }
-            let src: &[u8] = match cur {
-                Cur::Clean => clean,
-                Cur::A => a,
-                Cur::B => b,
-            };
             let scale = m * weight / 255.0;
-            match &pending {
-                Some(p) => accumulate_lut(&mut acc, src, p, scale),
-                None => accumulate(&mut acc, src, scale),
+            match (&pending, cur) {
+                (Pending::Identity, Cur::Clean) => accumulate(&mut acc, clean, scale),
+                (Pending::Identity, Cur::A) => accumulate(&mut acc, a, scale),
+                (Pending::Identity, Cur::B) => accumulate(&mut acc, b, scale),
+                (Pending::Table(t), cur) => {
+                    let src: &[u8] = match cur {
+                        Cur::Clean => clean,
+                        Cur::A => a,
+                        Cur::B => b,
+                    };
+                    accumulate_lut(&mut acc, src, t, scale)
+                }
+                // Arithmetic steps: applied into the free buffer, then accumulated, both
+                // vectorized.
+                (steps, Cur::A) => {
+                    steps.apply(a, b);
+                    accumulate(&mut acc, b, scale)
+                }
+                (steps, cur) => {
+                    steps.apply(if cur == Cur::B { b } else { clean }, a);
+                    accumulate(&mut acc, a, scale)
+                }
             }
         }
     });
@@ -477,6 +646,50 @@ mod tests {
             ],
             weights: vec![0.2, 0.5, 0.3],
             skip: 0.9,
+        };
+        assert!(max_abs_diff(&mix(&img, &params), &mix_reference(&img, &params)) < 2e-6);
+        // Posterize and solarize as arithmetic steps: alone, more than MAX_STEPS in a row,
+        // before a geometric op, before autocontrast (solarize: not monotonic) and equalize.
+        let p = |bits| OpParams::Posterize { bits };
+        let sol = |threshold| OpParams::Solarize { threshold };
+        let params = AugMixParams {
+            chains: vec![
+                vec![p(3)],
+                vec![sol(100), p(5), sol(256), p(2), sol(7), p(6)],
+                vec![
+                    sol(120),
+                    OpParams::Rotate { degrees: 7.0 },
+                    p(4),
+                    OpParams::Autocontrast,
+                ],
+                vec![p(3), sol(90), OpParams::Autocontrast, p(1), OpParams::Equalize],
+                vec![
+                    p(4),
+                    OpParams::Autocontrast,
+                    sol(200),
+                    OpParams::TranslateY { pixels: 2.0 },
+                ],
+            ],
+            weights: vec![0.1, 0.2, 0.3, 0.2, 0.2],
+            skip: 0.6,
+        };
+        assert!(max_abs_diff(&mix(&img, &params), &mix_reference(&img, &params)) < 2e-6);
+        // Autocontrast from channel ranges: on the clean image, after a table that never
+        // decreases, after a geometric op, then a histogram for equalize.
+        let params = AugMixParams {
+            chains: vec![
+                vec![OpParams::Autocontrast, OpParams::Equalize],
+                vec![OpParams::Posterize { bits: 3 }, OpParams::Autocontrast],
+                vec![
+                    OpParams::Rotate { degrees: 13.0 },
+                    OpParams::Brightness { factor: 1.4 },
+                    OpParams::Autocontrast,
+                    OpParams::Equalize,
+                ],
+                vec![OpParams::ShearY { factor: 0.2 }, OpParams::Autocontrast],
+            ],
+            weights: vec![0.1, 0.2, 0.3, 0.4],
+            skip: 0.7,
         };
         assert!(max_abs_diff(&mix(&img, &params), &mix_reference(&img, &params)) < 2e-6);
     }

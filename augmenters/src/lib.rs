@@ -9,8 +9,10 @@
 //! - images are [`image::RgbImage`] between ops and [`FloatImage`] (f32 HWC in [0, 1]) where
 //!   an op mixes in float; conversions are explicit ([`to_rgb8`], [`FloatImage::from_rgb8`]).
 //!
-//! What is here: [`ops`], the AugMix operations with Pillow's semantics (bit-exact against
-//! Pillow 13 on the committed fixtures), each as a plain function, an [`Augment`] config and
+//! What is here: [`ops`], the AugMix operations with Pillow's semantics (against Pillow 13
+//! on the committed fixtures: the point and enhance ops bit-exact, the affine ops
+//! interpolated in fixed point, at most one level off and 99.9% exact; [`ops::warp_exact`]
+//! is the bit-exact affine map), each as a plain function, an [`Augment`] config and
 //! an [`ops::OpParams`] variant, with [`ops::apply_named`] for the command line; [`AugMix`],
 //! the paper's reference algorithm with replayable [`AugMixParams`] (pipeline stage
 //! `kind = "augmix"`); the CIFAR geometry ([`RandomCrop`], [`HorizontalFlip`]); and the

@@ -5,16 +5,48 @@
 //! `(a, b, c, d, e, f)`: `xs = a (x + 0.5) + b (y + 0.5) + c`, `ys = d (x + 0.5) + e (y + 0.5) + f`.
 //! A source point outside `[0, w) x [0, h)` gives black; otherwise the four neighbours of
 //! `(xs - 0.5, ys - 0.5)` (indices clamped to the image) are interpolated in `f64`, first
-//! along x, then along y, and the result is truncated to u8. The code below evaluates those
-//! expressions in the same order and precision, so the output is bit-identical to Pillow's
-//! wherever the platform's `f64` arithmetic is IEEE (no fused multiply-add is used).
+//! along x, then along y, and the result is truncated to u8.
 //!
-//! Three special shapes of the map skip work without changing a bit of the result: an integer
-//! translation is a shifted copy; a map that keeps rows (`d = 0, e = 1`, integer `f`: shear_x)
-//! needs no vertical interpolation; one that keeps columns (`a = 1, b = 0`, integer `c`:
-//! shear_y) needs no horizontal interpolation.
+//! Two implementations:
+//! - [`warp_exact`] evaluates those expressions in the same order and precision, so its
+//!   output is bit-identical to Pillow's wherever the platform's `f64` arithmetic is IEEE (no
+//!   fused multiply-add is used). It is simple and slow: the reference the fast path is
+//!   tested against.
+//! - [`warp`] and the op functions ([`rotate`], [`shear_x`], ...): the fast path. It decides
+//!   which pixels are inside the source with Pillow's exact `f64` test, takes the source
+//!   coordinates from Pillow's expressions (to within 1.3e-4 pixel, see below), and
+//!   interpolates in 14-bit fixed point ([`super::bilinear`]): a sample can be one level off
+//!   Pillow's where Pillow's interpolated value lies within a few hundredths of an integer, and is
+//!   never further off. Integer translations and multiples of 90 degrees are copies, exact.
+//!
+//! The fast path by shape of the map:
+//! - rows kept (`a = 1, d = 0, e = 1`, integer `f`: shear_x, fractional translate_x): each
+//!   output row reads one source row at a constant offset `b (y + 0.5) + c`, so the row is one
+//!   run of contiguous samples with one weight (16 samples per AVX2 step);
+//! - columns kept (`a = 1, b = 0, e = 1`, integer `c`: shear_y, fractional translate_y): each
+//!   column has one offset `d (x + 0.5) + f` and one weight; the columns fall into runs with
+//!   the same integer offset, and each run is, on every output row, the weighted sum of two
+//!   contiguous stretches of source rows (16 samples per AVX2 step, no transpose);
+//! - anything else (rotation): the taps of each output row are computed in one vectorized
+//!   pass (coordinates, clamped neighbours, the four weights), then every pixel is two 8-byte
+//!   reads and one multiply-add per row of taps (two pixels per AVX2 step). The coordinates
+//!   are Pillow's at every 8th pixel and stepped in fixed point in between
+//!   ([`super::bilinear`]'s `Stepped`: within 1.3e-4 pixel of Pillow's; maps with huge
+//!   coordinates use Pillow's `f64` expression at every pixel), and the pixels inside the
+//!   source are found per row with Pillow's test.
+//!
+//! In the first two shapes the offset is computed once per row or column rather than once
+//! per pixel as Pillow does (`(x + 0.5 + b yc) + c` against `x + 0.5 + (b yc + c)`); the two
+//! differ by a rounding of the order of 1e-13 pixel, which moves an interpolated value by far
+//! less than the fixed-point weights do. The inside tests still use Pillow's per-pixel
+//! expression, so the black border is Pillow's.
+
+use std::cell::RefCell;
+use std::sync::OnceLock;
 
 use image::RgbImage;
+
+use super::bilinear::{self, Kernels, ONE, Stepped, Taps, lerp_packed, pack, weight};
 
 /// Pillow's AFFINE data `(a, b, c, d, e, f)`: output pixel centre `(x, y)` samples the source
 /// at `(a x + b y + c, d x + e y + f)`.
@@ -72,6 +104,21 @@ fn round15(x: f64) -> f64 {
     format!("{x:.15}").parse().expect("a formatted float parses")
 }
 
+/// Pillow's rounded `cos`, `sin` and `-sin` of `theta = -angle` (radians) for an angle in
+/// `[0, 360)`: `round(.., 15)` goes through a decimal string, so the values of the whole
+/// angles (all that AugMix draws) are computed once and kept.
+fn rotation_terms(angle: f64) -> (f64, f64, f64) {
+    fn terms(angle: f64) -> (f64, f64, f64) {
+        let theta = -(angle * (std::f64::consts::PI / 180.0));
+        (round15(theta.cos()), round15(theta.sin()), round15(-theta.sin()))
+    }
+    static WHOLE: OnceLock<Vec<(f64, f64, f64)>> = OnceLock::new();
+    if angle.fract() == 0.0 && (0.0..360.0).contains(&angle) {
+        return WHOLE.get_or_init(|| (0..360).map(|a| terms(f64::from(a))).collect())[angle as usize];
+    }
+    terms(angle)
+}
+
 /// Pillow's plan for `Image.rotate(degrees, BILINEAR)` on a `width` x `height` image:
 /// the angle is reduced modulo 360, the exact multiples of 90 become transposes (90 and 270
 /// only on square images, as in Pillow), and other angles give the inverse affine map about
@@ -98,13 +145,8 @@ pub fn rotate_plan(degrees: f64, width: u32, height: u32) -> RotatePlan {
         return RotatePlan::Rotate270;
     }
     let (cx, cy) = (f64::from(width) / 2.0, f64::from(height) / 2.0);
-    let theta = -(angle * (std::f64::consts::PI / 180.0));
-    let (a, b, d, e) = (
-        round15(theta.cos()),
-        round15(theta.sin()),
-        round15(-theta.sin()),
-        round15(theta.cos()),
-    );
+    let (cos, sin, minus_sin) = rotation_terms(angle);
+    let (a, b, d, e) = (cos, sin, minus_sin, cos);
     // Pillow: (c, f) = matrix applied to (-cx, -cy) with c = f = 0, then += (cx, cy).
     let c = a * -cx + b * -cy + 0.0 + cx;
     let f = d * -cx + e * -cy + 0.0 + cy;
@@ -220,6 +262,38 @@ pub fn warp(image: &RgbImage, data: &AffineData) -> RgbImage {
     out
 }
 
+/// `Image.transform(image.size, AFFINE, data, BILINEAR)` evaluated exactly as Pillow does
+/// (double precision, Pillow's operation order): bit-identical to Pillow, and several times
+/// slower than [`warp`], which interpolates in fixed point.
+///
+/// ```
+/// use image::RgbImage;
+/// use advbn_augmenters::ops::{shear_x_data, warp, warp_exact};
+/// let img = RgbImage::from_fn(9, 7, |x, y| image::Rgb([(x * 28) as u8, (y * 36) as u8, 7]));
+/// let (exact, fast) = (warp_exact(&img, &shear_x_data(0.3)), warp(&img, &shear_x_data(0.3)));
+/// assert!(exact.as_raw().iter().zip(fast.as_raw()).all(|(a, b)| a.abs_diff(*b) <= 1));
+/// ```
+pub fn warp_exact(image: &RgbImage, data: &AffineData) -> RgbImage {
+    let mut out = RgbImage::new(image.width(), image.height());
+    warp_exact_into(image.as_raw(), image.width(), image.height(), &mut out, data);
+    out
+}
+
+/// [`warp_exact`] into a caller's buffer of the same size (every byte of `dst` is written).
+pub fn warp_exact_into(src: &[u8], width: u32, height: u32, dst: &mut [u8], data: &AffineData) {
+    let (w, h) = (width as usize, height as usize);
+    check_len(src, dst, w, h);
+    if w == 0 || h == 0 {
+        return;
+    }
+    let [a, b, c, d, e, f] = *data;
+    if a == 1.0 && b == 0.0 && is_int(c) && d == 0.0 && e == 1.0 && is_int(f) {
+        shift(src, w, h, dst, c as i64, f as i64);
+    } else {
+        exact(src, w, h, dst, data);
+    }
+}
+
 fn check_len(src: &[u8], dst: &[u8], w: usize, h: usize) {
     assert_eq!(src.len(), 3 * w * h, "source is not {w}x{h} RGB");
     assert_eq!(dst.len(), src.len(), "destination size differs from the source");
@@ -229,6 +303,14 @@ fn is_int(v: f64) -> bool {
     v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15
 }
 
+/// The shapes of map the fast path distinguishes (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Shape {
+    RowsKept,
+    ColumnsKept,
+    General,
+}
+
 /// [`warp`] into a caller's buffer of the same size (every byte of `dst` is written).
 pub fn warp_into(src: &[u8], width: u32, height: u32, dst: &mut [u8], data: &AffineData) {
     let (w, h) = (width as usize, height as usize);
@@ -236,18 +318,24 @@ pub fn warp_into(src: &[u8], width: u32, height: u32, dst: &mut [u8], data: &Aff
     if w == 0 || h == 0 {
         return;
     }
-    // The AVX2 loops keep byte offsets in i32.
-    assert!(src.len() < i32::MAX as usize, "image too large");
     let [a, b, c, d, e, f] = *data;
     if a == 1.0 && b == 0.0 && is_int(c) && d == 0.0 && e == 1.0 && is_int(f) {
-        shift(src, w, h, dst, c as i64, f as i64);
-    } else if d == 0.0 && e == 1.0 && is_int(f) {
-        interpolate(0, src, w, h, dst, data);
-    } else if a == 1.0 && b == 0.0 && is_int(c) {
-        interpolate(1, src, w, h, dst, data);
-    } else {
-        interpolate(2, src, w, h, dst, data);
+        return shift(src, w, h, dst, c as i64, f as i64);
     }
+    // The fixed-point path keeps byte offsets in i32 and needs two pixels each way; maps
+    // with huge or non-finite coefficients (never drawn by AugMix) take the exact path.
+    let moderate = data.iter().all(|v| v.is_finite() && v.abs() <= 1e6);
+    if w < 2 || h < 2 || !moderate || src.len() > (i32::MAX as usize) / 2 {
+        return exact(src, w, h, dst, data);
+    }
+    let shape = if a == 1.0 && d == 0.0 && e == 1.0 && is_int(f) {
+        Shape::RowsKept
+    } else if a == 1.0 && b == 0.0 && e == 1.0 && is_int(c) {
+        Shape::ColumnsKept
+    } else {
+        Shape::General
+    };
+    fixed_point(shape, src, w, h, dst, data);
 }
 
 /// `floor` of a value known to be `>= -0.5` (Pillow's `FLOOR`), without a libm call.
@@ -279,516 +367,340 @@ fn shift(src: &[u8], w: usize, h: usize, dst: &mut [u8], dx: i64, dy: i64) {
     }
 }
 
-/// The three interpolating loops, generated once per sample kernel (scalar, AVX2) so that
-/// the coordinate arithmetic, which decides which pixels are read and with which weights,
-/// is literally the same code in both.
-///
-/// `$lerp1(a, ia, b, ib, t, out, o)` writes the three samples `a[ia..] + (b[ib..] - a[ia..]) * t`,
-/// truncated, to `out[o..o + 3]`; `$lerp2(r0, r1, i0, i1, dx, dy, out, o)` is Pillow's
-/// two-step bilinear (along x on both rows, then along y).
-macro_rules! warp_loops {
-    ($(#[$attr:meta])* $rows:ident, $cols:ident, $gen:ident, $lerp1:ident, $lerp2:ident) => {
-        /// Maps with `d = 0`, `e = 1` and integer `f` (shear_x): each output row reads one
-        /// source row, and Pillow's vertical weight is exactly 0.
-        $(#[$attr])*
-        fn $rows(src: &[u8], w: usize, h: usize, dst: &mut [u8], data: &AffineData) {
-            let [a, b, c, d, e, f] = *data;
-            let stride = 3 * w;
-            let (wf, hf) = (w as f64, h as f64);
-            let last = w - 1;
-            for (y, out) in dst.chunks_exact_mut(stride).enumerate() {
-                let yc = f64::from(y as u32) + 0.5;
-                let ys = d * 0.5 + e * yc + f; // d = 0: exactly y + 0.5 + f
-                if !(ys >= 0.0 && ys < hf) {
-                    out.fill(0);
-                    continue;
-                }
-                let row = &src[floor_from_half(ys - 0.5) as usize * stride..][..stride];
-                let by = b * yc;
-                for x in 0..w {
-                    let xs = a * (f64::from(x as u32) + 0.5) + by + c;
-                    if !(xs >= 0.0 && xs < wf) {
-                        out[3 * x..3 * x + 3].fill(0);
-                        continue;
-                    }
-                    let xs = xs - 0.5;
-                    let xi = floor_from_half(xs);
-                    let dx = xs - xi as f64;
-                    let x0 = 3 * xi.max(0) as usize;
-                    let x1 = 3 * ((xi + 1) as usize).min(last);
-                    $lerp1!(row, x0, row, x1, dx, out, 3 * x);
-                }
-            }
-        }
-
-        /// Maps with `a = 1`, `b = 0` and integer `c` (shear_y): each output column reads one
-        /// source column, and Pillow's horizontal weight is exactly 0.
-        $(#[$attr])*
-        fn $cols(src: &[u8], w: usize, h: usize, dst: &mut [u8], data: &AffineData) {
-            let [a, b, c, d, e, f] = *data;
-            let stride = 3 * w;
-            let (wf, hf) = (w as f64, h as f64);
-            let last = h - 1;
-            for (y, out) in dst.chunks_exact_mut(stride).enumerate() {
-                let yc = f64::from(y as u32) + 0.5;
-                let by = b * yc;
-                let ey = e * yc;
-                for x in 0..w {
-                    let xc = f64::from(x as u32) + 0.5;
-                    let xs = a * xc + by + c;
-                    let ys = d * xc + ey + f;
-                    if !(xs >= 0.0 && xs < wf && ys >= 0.0 && ys < hf) {
-                        out[3 * x..3 * x + 3].fill(0);
-                        continue;
-                    }
-                    let col = 3 * floor_from_half(xs - 0.5) as usize;
-                    let ys = ys - 0.5;
-                    let yi = floor_from_half(ys);
-                    let dy = ys - yi as f64;
-                    let r0 = &src[yi.max(0) as usize * stride..][..stride];
-                    let r1 = &src[((yi + 1) as usize).min(last) * stride..][..stride];
-                    $lerp1!(r0, col, r1, col, dy, out, 3 * x);
-                }
-            }
-        }
-
-        /// Any other map (rotation): full bilinear interpolation.
-        $(#[$attr])*
-        fn $gen(src: &[u8], w: usize, h: usize, dst: &mut [u8], data: &AffineData) {
-            let [a, b, c, d, e, f] = *data;
-            let stride = 3 * w;
-            let (wf, hf) = (w as f64, h as f64);
-            let (xlast, ylast) = (w - 1, h - 1);
-            for (y, out) in dst.chunks_exact_mut(stride).enumerate() {
-                let yc = f64::from(y as u32) + 0.5;
-                let by = b * yc;
-                let ey = e * yc;
-                for x in 0..w {
-                    let xc = f64::from(x as u32) + 0.5;
-                    let xs = a * xc + by + c;
-                    let ys = d * xc + ey + f;
-                    if !(xs >= 0.0 && xs < wf && ys >= 0.0 && ys < hf) {
-                        out[3 * x..3 * x + 3].fill(0);
-                        continue;
-                    }
-                    let (xs, ys) = (xs - 0.5, ys - 0.5);
-                    let (xi, yi) = (floor_from_half(xs), floor_from_half(ys));
-                    let (dx, dy) = (xs - xi as f64, ys - yi as f64);
-                    let x0 = 3 * xi.max(0) as usize;
-                    let x1 = 3 * ((xi + 1) as usize).min(xlast);
-                    let r0 = &src[yi.max(0) as usize * stride..][..stride];
-                    let r1 = &src[((yi + 1) as usize).min(ylast) * stride..][..stride];
-                    $lerp2!(r0, r1, x0, x1, dx, dy, out, 3 * x);
-                }
-            }
-        }
-    };
-}
-
-#[inline(always)]
-fn lerp1_scalar(a: &[u8], ia: usize, b: &[u8], ib: usize, t: f64, out: &mut [u8], o: usize) {
-    for ch in 0..3 {
-        let p0 = f64::from(a[ia + ch]);
-        let p1 = f64::from(b[ib + ch]);
-        out[o + ch] = (p0 + (p1 - p0) * t) as u8;
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn lerp2_scalar(r0: &[u8], r1: &[u8], x0: usize, x1: usize, dx: f64, dy: f64, out: &mut [u8], o: usize) {
-    for ch in 0..3 {
-        let p00 = f64::from(r0[x0 + ch]);
-        let p01 = f64::from(r0[x1 + ch]);
-        let p10 = f64::from(r1[x0 + ch]);
-        let p11 = f64::from(r1[x1 + ch]);
-        let v1 = p00 + (p01 - p00) * dx;
-        let v2 = p10 + (p11 - p10) * dx;
-        out[o + ch] = (v1 + (v2 - v1) * dy) as u8;
-    }
-}
-
-macro_rules! lerp1_scalar_k {
-    ($($arg:expr),*) => {
-        lerp1_scalar($($arg),*)
-    };
-}
-
-macro_rules! lerp2_scalar_k {
-    ($($arg:expr),*) => {
-        lerp2_scalar($($arg),*)
-    };
-}
-
-warp_loops!(rows_kept, columns_kept, general, lerp1_scalar_k, lerp2_scalar_k);
-
-/// The same loops with the three channels of a pixel in the lanes of one AVX `f64x4`
-/// vector: the same IEEE double operations per sample (no fused multiply-add), so the
-/// results are identical to the scalar loops, several times faster.
-#[cfg(target_arch = "x86_64")]
-mod avx2 {
-    use std::arch::x86_64::*;
-
-    use super::{AffineData, floor_from_half};
-
-    /// The pixel at `i` as 4 bytes (the 4th is the next sample or 0, and is discarded).
-    #[inline(always)]
-    fn read_px(src: &[u8], i: usize) -> i32 {
-        match src.get(i..i + 4) {
-            Some(b) => i32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-            None => i32::from_le_bytes([src[i], src[i + 1], src[i + 2], 0]),
-        }
-    }
-
-    // The kernels are macros so that they expand inside the `avx2` functions: a function
-    // with `#[target_feature]` cannot be `#[inline(always)]`, and a call per pixel costs more
-    // than the kernel.
-
-    /// The pixel at `$i` of `$src` as `f64x4` (R, G, B, and a discarded 4th byte).
-    macro_rules! to_pd {
-        ($src:expr, $i:expr) => {
-            _mm256_cvtepi32_pd(_mm_cvtepu8_epi32(_mm_cvtsi32_si128(read_px($src, $i))))
-        };
-    }
-
-    /// Pillow's `BILINEAR(v, a, b, d)`: `a + (b - a) * d`.
-    macro_rules! lerp {
-        ($a:expr, $b:expr, $t:expr) => {{
-            let a = $a;
-            _mm256_add_pd(a, _mm256_mul_pd(_mm256_sub_pd($b, a), $t))
-        }};
-    }
-
-    /// Truncates the three lanes to u8 (they are in 0..=255) and writes them at `$out[$o..]`.
-    /// Inside a row it stores 4 bytes, one past the pixel: every loop writes its pixels in
-    /// increasing order, so that byte is overwritten by the next pixel.
-    macro_rules! store {
-        ($out:expr, $o:expr, $v:expr) => {{
-            let words = _mm256_cvttpd_epi32($v);
-            let halves = _mm_packus_epi32(words, words);
-            let bytes = _mm_packus_epi16(halves, halves);
-            let px = (_mm_cvtsi128_si32(bytes) as u32).to_le_bytes();
-            match $out.get_mut($o..$o + 4) {
-                Some(dst) => dst.copy_from_slice(&px),
-                None => $out[$o..$o + 3].copy_from_slice(&px[..3]),
-            }
-        }};
-    }
-
-    macro_rules! lerp1 {
-        ($a:expr, $ia:expr, $b:expr, $ib:expr, $t:expr, $out:expr, $o:expr) => {{
-            let v = lerp!(to_pd!($a, $ia), to_pd!($b, $ib), _mm256_set1_pd($t));
-            store!($out, $o, v);
-        }};
-    }
-
-    macro_rules! lerp2 {
-        ($r0:expr, $r1:expr, $x0:expr, $x1:expr, $dx:expr, $dy:expr, $out:expr, $o:expr) => {{
-            let dxv = _mm256_set1_pd($dx);
-            let v1 = lerp!(to_pd!($r0, $x0), to_pd!($r0, $x1), dxv);
-            let v2 = lerp!(to_pd!($r1, $x0), to_pd!($r1, $x1), dxv);
-            store!($out, $o, lerp!(v1, v2, _mm256_set1_pd($dy)));
-        }};
-    }
-
-    warp_loops!(
-        #[target_feature(enable = "avx2")]
-        rows_kept_per_pixel,
-        columns_kept_per_pixel,
-        general,
-        lerp1,
-        lerp2
-    );
-
-    /// `out[i] = trunc(p0[i] + (p1[i] - p0[i]) * t)` over a run of samples, `t` in [0, 1):
-    /// Pillow's lerp of every sample with one weight, in a loop the compiler vectorizes.
-    #[target_feature(enable = "avx2")]
-    fn lerp_run(p0: &[u8], p1: &[u8], t: f64, out: &mut [u8]) {
-        debug_assert!((0.0..1.0).contains(&t));
-        for ((o, &a), &b) in out.iter_mut().zip(p0).zip(p1) {
-            let a = f64::from(a);
-            let v = a + (f64::from(b) - a) * t;
-            // SAFETY: a convex combination of two u8 values is finite and in 0..=255, so the
-            // truncation fits an i32 (the checked `as` cast would stop the vectorization).
-            *o = unsafe { v.to_int_unchecked::<i32>() } as u8;
-        }
-    }
-
-    /// Per-row coordinates of every output pixel, computed for the whole row in loops the
-    /// compiler vectorizes (`f64x4`, with `vroundpd` for the floor), with exactly Pillow's
-    /// operations per pixel: `xs = a (x + 0.5) + by + c`, `xm = xs - 0.5`, `fl = floor(xm)`,
-    /// weight `xm - fl`.
-    struct RowCoords {
-        /// `x + 0.5` for every column.
-        centre: Vec<f64>,
-        /// `xs` (before the -0.5), to test against the source bounds as Pillow does.
-        xs: Vec<f64>,
-        /// `floor(xs - 0.5)`.
-        fl: Vec<f64>,
-        /// `floor(xs - 0.5) - x`: constant along a run.
-        shift: Vec<f64>,
-        /// `xs - 0.5 - floor(xs - 0.5)`: the weight.
-        frac: Vec<f64>,
-        /// 1 where pixel `x` continues the run of pixel `x - 1`: inside the source, same
-        /// shift, bitwise-same weight, right neighbour not clamped.
-        continues: Vec<u8>,
-    }
-
-    impl RowCoords {
-        fn new(w: usize) -> Self {
-            Self {
-                centre: (0..w).map(|x| f64::from(x as u32) + 0.5).collect(),
-                xs: vec![0.0; w],
-                fl: vec![0.0; w],
-                shift: vec![0.0; w],
-                frac: vec![0.0; w],
-                continues: vec![0; w],
-            }
-        }
-
-        #[target_feature(enable = "avx2")]
-        fn fill(&mut self, a: f64, by: f64, c: f64, wf: f64) {
-            let it = self
-                .centre
-                .iter()
-                .zip(&mut self.xs)
-                .zip(&mut self.fl)
-                .zip(&mut self.shift)
-                .zip(&mut self.frac);
-            for ((((&xc, xs), fl), shift), frac) in it {
-                let s = a * xc + by + c;
-                let xm = s - 0.5;
-                let f = xm.floor();
-                *xs = s;
-                *fl = f;
-                *shift = f - (xc - 0.5);
-                *frac = xm - f;
-            }
-            let last = wf - 1.0;
-            for i in 1..self.xs.len() {
-                // `&` rather than `&&`: no branches, so the loop vectorizes.
-                let inside = (self.xs[i] >= 0.0) & (self.xs[i] < wf);
-                let same = (self.shift[i] == self.shift[i - 1]) & (self.frac[i] == self.frac[i - 1]);
-                self.continues[i] = u8::from(inside & same & (self.fl[i] + 1.0 <= last));
-            }
-        }
-    }
-
-    /// Row-keeping maps (`d = 0`, `e = 1`, integer `f`: shear_x and, transposed, shear_y).
-    ///
-    /// Along a row the source moves with the output (`floor = x + k`) and the weight repeats,
-    /// except where rounding of the coordinate differs; so the row splits into runs with one
-    /// `k` and one bitwise-equal weight, each lerped as contiguous bytes. Pixels that start
-    /// no run (clamped at the border) go through the per-pixel kernel. Every sample still gets
-    /// Pillow's exact coordinate and arithmetic.
-    #[target_feature(enable = "avx2")]
-    pub(super) fn rows_kept(src: &[u8], w: usize, h: usize, dst: &mut [u8], data: &AffineData) {
-        let [a, b, c, d, e, f] = *data;
-        let stride = 3 * w;
-        let (wf, hf) = (w as f64, h as f64);
-        let last = (w - 1) as f64;
-        let mut rc = RowCoords::new(w);
-        for (y, out) in dst.chunks_exact_mut(stride).enumerate() {
-            let yc = f64::from(y as u32) + 0.5;
-            let ys = d * 0.5 + e * yc + f;
-            if !(ys >= 0.0 && ys < hf) {
-                out.fill(0);
+/// Pillow's loop, literally: every output pixel maps its centre, tests it against the source
+/// and interpolates its clamped neighbours in `f64`, along x on both rows, then along y.
+fn exact(src: &[u8], w: usize, h: usize, dst: &mut [u8], data: &AffineData) {
+    let [a, b, c, d, e, f] = *data;
+    let stride = 3 * w;
+    let (wf, hf) = (w as f64, h as f64);
+    let (xlast, ylast) = (w - 1, h - 1);
+    for (y, out) in dst.chunks_exact_mut(stride).enumerate() {
+        let yc = f64::from(y as u32) + 0.5;
+        let (by, ey) = (b * yc, e * yc);
+        for (x, px) in out.chunks_exact_mut(3).enumerate() {
+            let xc = f64::from(x as u32) + 0.5;
+            let xs = a * xc + by + c;
+            let ys = d * xc + ey + f;
+            if !(xs >= 0.0 && xs < wf && ys >= 0.0 && ys < hf) {
+                px.fill(0);
                 continue;
             }
-            let row = &src[floor_from_half(ys - 0.5) as usize * stride..][..stride];
-            rc.fill(a, b * yc, c, wf);
-            let inside = |x: usize| rc.xs[x] >= 0.0 && rc.xs[x] < wf;
-            let mut x = 0;
-            while x < w {
-                if !inside(x) {
-                    out[3 * x..3 * x + 3].fill(0);
-                    x += 1;
-                    continue;
-                }
-                let (fl, dx) = (rc.fl[x], rc.frac[x]);
-                if fl < 0.0 || fl + 1.0 > last {
-                    let x0 = 3 * fl.max(0.0) as usize;
-                    let x1 = 3 * (fl + 1.0).min(last) as usize;
-                    lerp1!(row, x0, row, x1, dx, out, 3 * x);
-                    x += 1;
-                    continue;
-                }
-                let start = x;
-                x += 1;
-                while x < w && rc.continues[x] != 0 {
-                    x += 1;
-                }
-                let s0 = 3 * fl as usize;
-                let n = 3 * (x - start);
-                lerp_run(
-                    &row[s0..s0 + n],
-                    &row[s0 + 3..s0 + 3 + n],
-                    dx,
-                    &mut out[3 * start..3 * x],
-                );
+            let (xs, ys) = (xs - 0.5, ys - 0.5);
+            let (xi, yi) = (floor_from_half(xs), floor_from_half(ys));
+            let (dx, dy) = (xs - xi as f64, ys - yi as f64);
+            let x0 = 3 * xi.max(0) as usize;
+            let x1 = 3 * ((xi + 1) as usize).min(xlast);
+            let r0 = &src[yi.max(0) as usize * stride..][..stride];
+            let r1 = &src[((yi + 1) as usize).min(ylast) * stride..][..stride];
+            for ch in 0..3 {
+                let (p00, p01) = (f64::from(r0[x0 + ch]), f64::from(r0[x1 + ch]));
+                let (p10, p11) = (f64::from(r1[x0 + ch]), f64::from(r1[x1 + ch]));
+                let v1 = p00 + (p01 - p00) * dx;
+                let v2 = p10 + (p11 - p10) * dx;
+                px[ch] = (v1 + (v2 - v1) * dy) as u8;
             }
         }
     }
+}
 
-    /// Everything the interpolation of one output row needs, per pixel, computed for the
-    /// whole row in one loop the compiler vectorizes; the operations on the coordinates are
-    /// exactly Pillow's (`xs = a xc + b yc + c`, `floor(xs - 0.5)`, weights, clamped indices).
-    struct Taps {
-        centre: Vec<f64>,
-        inside: Vec<f64>,
-        dx: Vec<f64>,
-        dy: Vec<f64>,
-        /// Byte offsets of the four neighbours (top-left, top-right, bottom-left, bottom-right).
-        o00: Vec<i32>,
-        o01: Vec<i32>,
-        o10: Vec<i32>,
-        o11: Vec<i32>,
-    }
+/// Per-column plan of a columns-kept map.
+#[derive(Default)]
+struct ColumnPlan {
+    /// Rows `[lo, hi)` of each column that are inside the source (Pillow's test).
+    lo: Vec<usize>,
+    hi: Vec<usize>,
+    /// Packed weights per sample (3 per column), plus 16 of padding.
+    weights: Vec<u32>,
+    /// Runs of columns `[x0, x1)` with the same integer offset `k` (source row `y + k`).
+    runs: Vec<(usize, usize, i64)>,
+}
 
-    impl Taps {
-        fn new(w: usize) -> Self {
-            Self {
-                centre: (0..w).map(|x| f64::from(x as u32) + 0.5).collect(),
-                inside: vec![0.0; w],
-                dx: vec![0.0; w],
-                dy: vec![0.0; w],
-                o00: vec![0; w],
-                o01: vec![0; w],
-                o10: vec![0; w],
-                o11: vec![0; w],
-            }
-        }
-
-        #[target_feature(enable = "avx2")]
-        fn fill(&mut self, data: &AffineData, yc: f64, w: usize, h: usize) {
-            let [a, b, c, d, e, f] = *data;
-            let (by, ey) = (b * yc, e * yc);
-            let (wf, hf) = (w as f64, h as f64);
-            let (xlast, ylast) = (wf - 1.0, hf - 1.0);
-            let stride = 3.0 * wf;
-            for i in 0..self.centre.len() {
-                let xc = self.centre[i];
-                let xs = a * xc + by + c;
-                let ys = d * xc + ey + f;
-                // `&` rather than `&&`: no branches, so the loop vectorizes.
-                let ok = (xs >= 0.0) & (xs < wf) & (ys >= 0.0) & (ys < hf);
-                self.inside[i] = if ok { 1.0 } else { 0.0 };
-                let (xm, ym) = (xs - 0.5, ys - 0.5);
-                let (xf, yf) = (xm.floor(), ym.floor());
-                self.dx[i] = xm - xf;
-                self.dy[i] = ym - yf;
-                // max/min ignore NaN, so every index is finite and inside the image.
-                let x0 = 3.0 * xf.max(0.0).min(xlast);
-                let x1 = 3.0 * (xf + 1.0).max(0.0).min(xlast);
-                let y0 = stride * yf.max(0.0).min(ylast);
-                let y1 = stride * (yf + 1.0).max(0.0).min(ylast);
-                // SAFETY: each value is a non-negative integer below the image's byte length,
-                // which fits an i32 (checked in `warp_into`).
-                unsafe {
-                    self.o00[i] = (y0 + x0).to_int_unchecked::<i32>();
-                    self.o01[i] = (y0 + x1).to_int_unchecked::<i32>();
-                    self.o10[i] = (y1 + x0).to_int_unchecked::<i32>();
-                    self.o11[i] = (y1 + x1).to_int_unchecked::<i32>();
-                }
-            }
-        }
-    }
-
-    /// Any other map (rotation): the taps of a whole row first ([`Taps`]), then every pixel
-    /// is interpolated with the `f64x4` kernel.
-    #[target_feature(enable = "avx2")]
-    pub(super) fn general_rows(src: &[u8], w: usize, h: usize, dst: &mut [u8], data: &AffineData) {
-        let stride = 3 * w;
-        let mut taps = Taps::new(w);
-        for (y, out) in dst.chunks_exact_mut(stride).enumerate() {
-            taps.fill(data, f64::from(y as u32) + 0.5, w, h);
-            for x in 0..w {
-                if taps.inside[x] == 0.0 {
-                    out[3 * x..3 * x + 3].fill(0);
-                    continue;
-                }
-                let (o00, o01) = (taps.o00[x] as usize, taps.o01[x] as usize);
-                let (o10, o11) = (taps.o10[x] as usize, taps.o11[x] as usize);
-                let dxv = _mm256_set1_pd(taps.dx[x]);
-                let v1 = lerp!(to_pd!(src, o00), to_pd!(src, o01), dxv);
-                let v2 = lerp!(to_pd!(src, o10), to_pd!(src, o11), dxv);
-                store!(out, 3 * x, lerp!(v1, v2, _mm256_set1_pd(taps.dy[x])));
-            }
-        }
-    }
-
-    /// Column-keeping maps (`a = 1`, `b = 0`, integer `c`: shear_y) as a row-keeping map of
-    /// the transposed image: `ys = d xc + e yc + f` is the same sum as the transposed
-    /// `e uc + d vc + f` (addition commutes exactly), so the result is bit-identical.
-    #[target_feature(enable = "avx2")]
-    pub(super) fn columns_kept(src: &[u8], w: usize, h: usize, dst: &mut [u8], data: &AffineData) {
-        let [_, _, c, d, e, f] = *data;
-        super::SCRATCH.with(|scratch| {
-            let mut scratch = scratch.borrow_mut();
-            let (t_in, t_out) = &mut *scratch;
-            t_in.resize(src.len(), 0);
-            t_out.resize(src.len(), 0);
-            super::transpose(src, w, h, t_in);
-            rows_kept(t_in, h, w, t_out, &[e, d, f, 0.0, 1.0, c]);
-            super::transpose(t_out, h, w, dst);
-        });
-    }
-
-    /// True when the running CPU has AVX2 (checked once, then cached by std).
-    pub(super) fn available() -> bool {
-        std::arch::is_x86_feature_detected!("avx2")
-    }
-
-    /// Dispatches to the AVX2 loops; `kind` 0 = rows kept, 1 = columns kept, 2 = general.
-    pub(super) fn run(kind: u8, src: &[u8], w: usize, h: usize, dst: &mut [u8], data: &AffineData) {
-        assert!(available(), "AVX2 loops called on a CPU without AVX2");
-        // SAFETY: the CPU supports AVX2 (checked above).
-        unsafe {
-            match kind {
-                0 => rows_kept(src, w, h, dst, data),
-                1 => columns_kept(src, w, h, dst, data),
-                2 => general_rows(src, w, h, dst, data),
-                3 => rows_kept_per_pixel(src, w, h, dst, data),
-                5 => general(src, w, h, dst, data),
-                _ => columns_kept_per_pixel(src, w, h, dst, data),
-            }
-        }
-    }
+/// Per-thread buffers of the fast path.
+#[derive(Default)]
+struct Scratch {
+    taps: Taps,
+    columns: ColumnPlan,
 }
 
 thread_local! {
-    /// Per-thread buffers for the transposes of [`avx2::columns_kept`].
-    static SCRATCH: std::cell::RefCell<(Vec<u8>, Vec<u8>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-/// Writes the transpose of the `w` x `h` RGB image `src` (an `h` x `w` image) into `dst`.
-fn transpose(src: &[u8], w: usize, h: usize, dst: &mut [u8]) {
-    assert_eq!(src.len(), 3 * w * h);
-    assert_eq!(dst.len(), src.len());
-    // Bands of 8 source rows: the 8 destination pixels of a source column are contiguous.
-    const BAND: usize = 8;
-    for y0 in (0..h).step_by(BAND) {
-        let rows = BAND.min(h - y0);
-        let band = &src[3 * w * y0..3 * w * (y0 + rows)];
-        for x in 0..w {
-            let out = &mut dst[3 * (x * h + y0)..3 * (x * h + y0 + rows)];
-            for (r, px) in out.chunks_exact_mut(3).enumerate() {
-                px.copy_from_slice(&band[3 * (r * w + x)..3 * (r * w + x) + 3]);
+/// Runs the fast path of `shape`, with the AVX2 kernels where the CPU has them (the
+/// results are the same either way).
+fn fixed_point(shape: Shape, src: &[u8], w: usize, h: usize, dst: &mut [u8], data: &AffineData) {
+    SCRATCH.with_borrow_mut(|scratch| {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            #[target_feature(enable = "avx2")]
+            fn avx2(
+                shape: Shape,
+                src: &[u8],
+                w: usize,
+                h: usize,
+                dst: &mut [u8],
+                data: &AffineData,
+                s: &mut Scratch,
+            ) {
+                run::<bilinear::Avx2>(shape, src, w, h, dst, data, s)
+            }
+            // SAFETY: the CPU has AVX2 (checked just above).
+            return unsafe { avx2(shape, src, w, h, dst, data, scratch) };
+        }
+        run::<bilinear::Scalar>(shape, src, w, h, dst, data, scratch)
+    })
+}
+
+#[inline(always)]
+fn run<K: Kernels>(
+    shape: Shape,
+    src: &[u8],
+    w: usize,
+    h: usize,
+    dst: &mut [u8],
+    data: &AffineData,
+    scratch: &mut Scratch,
+) {
+    match shape {
+        Shape::RowsKept => rows_kept::<K>(src, w, h, dst, data),
+        Shape::ColumnsKept => columns_kept::<K>(src, w, h, dst, data, &mut scratch.columns),
+        Shape::General => general::<K>(src, w, h, dst, data, &mut scratch.taps),
+    }
+}
+
+/// The indices `[lo, hi)` of `0..n` where `inside` holds. `inside` is Pillow's bound test
+/// along a row or column, true on an interval; `lo_bound` and `hi_bound` are that interval's
+/// ends from the offset computed once per row or column, which can only be off where a
+/// bound falls on an integer, by one: the exact test settles those.
+#[inline(always)]
+fn span(n: usize, lo_bound: f64, hi_bound: f64, inside: impl Fn(usize) -> bool) -> (usize, usize) {
+    let nf = n as f64;
+    let mut lo = lo_bound.ceil().clamp(0.0, nf) as usize;
+    let mut hi = (hi_bound.ceil().clamp(0.0, nf) as usize).max(lo);
+    // Usually the estimate is right: four independent tests (evaluated together, without
+    // branches between them) confirm it. Out-of-range indices are tested harmlessly and
+    // ignored.
+    let (before, first) = (inside(lo.wrapping_sub(1)), inside(lo));
+    let (last, after) = (inside(hi.wrapping_sub(1)), inside(hi));
+    let lo_ok = (lo == 0) | !before;
+    let hi_ok = (hi == n) | !after;
+    let inner_ok = (lo == hi) | (first & last);
+    if lo_ok & hi_ok & inner_ok {
+        return (lo, hi);
+    }
+    while lo > 0 && inside(lo - 1) {
+        lo -= 1;
+    }
+    while lo < hi && !inside(lo) {
+        lo += 1;
+    }
+    while hi < n && inside(hi) {
+        hi += 1;
+    }
+    while hi > lo && !inside(hi - 1) {
+        hi -= 1;
+    }
+    (lo, hi)
+}
+
+/// An offset `s` as its integer part `k` and its fixed-point weight `t < ONE` (a weight that
+/// rounds to `ONE` moves to the next pixel with weight 0). `k` is clamped to `±(n + 4)`,
+/// where nothing of an `n`-pixel source is reached anyway.
+#[inline(always)]
+fn split(s: f64, n: usize) -> (i64, i32) {
+    let fl = s.floor();
+    let t = weight(s - fl);
+    let lim = n as f64 + 4.0;
+    let k = fl.clamp(-lim, lim) as i64;
+    if t == ONE { (k + 1, 0) } else { (k, t) }
+}
+
+/// Rows-kept maps (`a = 1`, `d = 0`, `e = 1`, integer `f`): output row y reads source row
+/// `y + f` at the offset `s = b (y + 0.5) + c`.
+#[inline(always)]
+fn rows_kept<K: Kernels>(src: &[u8], w: usize, h: usize, dst: &mut [u8], data: &AffineData) {
+    let [a, b, c, _, e, f] = *data;
+    let stride = 3 * w;
+    let (wf, hf) = (w as f64, h as f64);
+    let last = w as i64 - 1;
+    for (y, out) in dst.chunks_exact_mut(stride).enumerate() {
+        let yc = f64::from(y as u32) + 0.5;
+        // Pillow's ys is exactly yc + f here, and its vertical weight exactly 0.
+        let ys = e * yc + f;
+        if !(ys >= 0.0 && ys < hf) {
+            out.fill(0);
+            continue;
+        }
+        let row = &src[(ys - 0.5) as usize * stride..][..stride];
+        let by = b * yc;
+        let s = by + c;
+        let (lo, hi) = span(w, -0.5 - s, wf - 0.5 - s, |x| {
+            let xs = a * (f64::from(x as u32) + 0.5) + by + c;
+            xs >= 0.0 && xs < wf
+        });
+        out[..3 * lo].fill(0);
+        out[3 * hi..].fill(0);
+        if lo == hi {
+            continue;
+        }
+        // Pixel x interpolates source pixels x + k and x + k + 1 with weight t; where one of
+        // them is outside (the first and last pixel or so), Pillow clamps the index.
+        let (k, t) = split(s, w);
+        let (lo, hi) = (lo as i64, hi as i64);
+        let ia = (-k).clamp(lo, hi);
+        let ib = (last - k).clamp(ia, hi);
+        let wt = pack(ONE - t, t);
+        for x in (lo..ia).chain(ib..hi) {
+            let x0 = 3 * (x + k).clamp(0, last) as usize;
+            let x1 = 3 * (x + k + 1).clamp(0, last) as usize;
+            let o = 3 * x as usize;
+            for ch in 0..3 {
+                out[o + ch] = lerp_packed(row[x0 + ch], row[x1 + ch], wt);
+            }
+        }
+        if ia < ib {
+            let (ia, ib) = (ia as usize, ib as usize);
+            let s0 = 3 * (ia as i64 + k) as usize;
+            let n = 3 * (ib - ia);
+            K::lerp_const(
+                &row[s0..s0 + n],
+                &row[s0 + 3..s0 + 3 + n],
+                t,
+                &mut out[3 * ia..3 * ib],
+            );
+        }
+    }
+}
+
+/// Columns-kept maps (`a = 1`, `b = 0`, `e = 1`, integer `c`): output column x reads source
+/// column `x + c` at the vertical offset `s = d (x + 0.5) + f`.
+#[inline(always)]
+fn columns_kept<K: Kernels>(
+    src: &[u8],
+    w: usize,
+    h: usize,
+    dst: &mut [u8],
+    data: &AffineData,
+    plan: &mut ColumnPlan,
+) {
+    let [_, _, c, d, e, f] = *data;
+    let stride = 3 * w;
+    let hf = h as f64;
+    let ci = c as i64;
+    // Columns whose source column is inside.
+    let cx0 = (-ci).clamp(0, w as i64) as usize;
+    let cx1 = (w as i64 - ci).clamp(cx0 as i64, w as i64) as usize;
+    plan.lo.resize(w, 0);
+    plan.hi.resize(w, 0);
+    plan.weights.clear();
+    plan.weights.resize(3 * w + 16, 0);
+    plan.runs.clear();
+    for x in cx0..cx1 {
+        let dx = d * (f64::from(x as u32) + 0.5);
+        let s = dx + f;
+        (plan.lo[x], plan.hi[x]) = span(h, -0.5 - s, hf - 0.5 - s, |y| {
+            let ys = dx + e * (f64::from(y as u32) + 0.5) + f;
+            ys >= 0.0 && ys < hf
+        });
+        let (k, t) = split(s, h);
+        plan.weights[3 * x..3 * x + 3].fill(pack(ONE - t, t));
+        match plan.runs.last_mut() {
+            Some(run) if run.2 == k => run.1 = x + 1,
+            _ => plan.runs.push((x, x + 1, k)),
+        }
+    }
+    let last = h as i64 - 1;
+    for out in dst.chunks_exact_mut(stride) {
+        out[..3 * cx0].fill(0);
+        out[3 * cx1..].fill(0);
+    }
+    // Run by run (a band of columns), all rows: the run's setup is done once.
+    for &(x0, x1, k) in &plan.runs {
+        let sx0 = 3 * (x0 as i64 + ci) as usize;
+        let (o0, n) = (3 * x0, 3 * (x1 - x0));
+        // A run shorter than one AVX2 step computes 16 samples where there is room; the extra
+        // ones belong to the next runs, which are written after it.
+        let m = if n < 16 && 3 * (cx1 - x0) >= 16 { 16 } else { n };
+        let weights = &plan.weights[o0..o0 + m];
+        // Rows whose two source rows y + k and y + k + 1 are both inside (so is the pixel).
+        let ya = (-k).clamp(0, h as i64) as usize;
+        let yb = (last - k).clamp(ya as i64, h as i64) as usize;
+        for y in ya..yb {
+            let at = (y as i64 + k) as usize * stride + sx0;
+            let out = &mut dst[y * stride + o0..];
+            if at + stride + m <= src.len() {
+                K::lerp_weighted(&src[at..], &src[at + stride..], weights, &mut out[..m]);
+            } else {
+                K::lerp_weighted(&src[at..], &src[at + stride..], weights, &mut out[..n]);
+            }
+        }
+        // Near the top or bottom: Pillow's inside test and clamped rows, pixel by pixel.
+        for y in (0..ya).chain(yb..h) {
+            let r = y as i64 + k;
+            let r0 = r.clamp(0, last) as usize * stride;
+            let r1 = (r + 1).clamp(0, last) as usize * stride;
+            let out = &mut dst[y * stride..][..stride];
+            for x in x0..x1 {
+                let (o, sx) = (3 * x, sx0 + 3 * (x - x0));
+                if (plan.lo[x]..plan.hi[x]).contains(&y) {
+                    let wt = plan.weights[o];
+                    for ch in 0..3 {
+                        out[o + ch] = lerp_packed(src[r0 + sx + ch], src[r1 + sx + ch], wt);
+                    }
+                } else {
+                    out[o..o + 3].fill(0);
+                }
             }
         }
     }
 }
 
-/// Runs one of the interpolating loops, with AVX2 where the CPU has it.
-fn interpolate(kind: u8, src: &[u8], w: usize, h: usize, dst: &mut [u8], data: &AffineData) {
-    #[cfg(target_arch = "x86_64")]
-    if avx2::available() {
-        return avx2::run(kind, src, w, h, dst, data);
+/// The `x` in `0..n` where `0 <= alpha (x + 0.5) + beta < limit`, estimated (bounds for
+/// [`span`]); `inverse` is `1 / alpha`.
+#[inline(always)]
+fn line_bounds(alpha: f64, inverse: f64, beta: f64, limit: f64, n: usize) -> (f64, f64) {
+    if alpha > 0.0 {
+        (-beta * inverse - 0.5, (limit - beta) * inverse - 0.5)
+    } else if alpha < 0.0 {
+        (
+            ((limit - beta) * inverse - 0.5).floor() + 1.0,
+            (-beta * inverse - 0.5).floor() + 1.0,
+        )
+    } else if (0.0..limit).contains(&beta) {
+        (0.0, n as f64)
+    } else {
+        (0.0, 0.0)
     }
-    match kind {
-        0 => rows_kept(src, w, h, dst, data),
-        1 => columns_kept(src, w, h, dst, data),
-        _ => general(src, w, h, dst, data),
+}
+
+/// Any other map (rotation): per output row, the [`Taps`] of every pixel, then the pixels.
+/// With [`Stepped`] coordinates (all but huge maps), the pixels inside the source are found
+/// per row: an interval, as both coordinates are monotonic along a row, settled with Pillow's
+/// test.
+#[inline(always)]
+fn general<K: Kernels>(src: &[u8], w: usize, h: usize, dst: &mut [u8], data: &AffineData, taps: &mut Taps) {
+    let [a, b, c, d, e, f] = *data;
+    let (wf, hf) = (w as f64, h as f64);
+    let stepped = Stepped::new(data, w, h);
+    let (inv_a, inv_d) = (1.0 / a, 1.0 / d);
+    taps.resize(w);
+    for (y, out) in dst.chunks_exact_mut(3 * w).enumerate() {
+        let yc = f64::from(y as u32) + 0.5;
+        let max_off = match &stepped {
+            Some(s) => {
+                let (by, ey) = (b * yc, e * yc);
+                let (xlo, xhi) = line_bounds(a, inv_a, by + c, wf, w);
+                let (ylo, yhi) = line_bounds(d, inv_d, ey + f, hf, w);
+                let inside = span(w, xlo.max(ylo), xhi.min(yhi), |x| {
+                    let xc = f64::from(x as u32) + 0.5;
+                    let (xs, ys) = (a * xc + by + c, d * xc + ey + f);
+                    xs >= 0.0 && xs < wf && ys >= 0.0 && ys < hf
+                });
+                K::fill_taps_stepped(taps, data, yc, (w, h), s, inside)
+            }
+            None => K::fill_taps(taps, data, yc, w, h),
+        };
+        K::bilinear_row(src, taps, max_off, out);
     }
 }
 
@@ -806,74 +718,180 @@ mod tests {
         })
     }
 
-    #[test]
-    fn fast_paths_equal_the_general_path() {
-        for (w, h) in [(1, 1), (5, 3), (17, 23)] {
-            let img = ramp(w, h);
-            for data in [
-                translate_x_data(3.0),
-                translate_x_data(-2.0),
-                translate_y_data(4.0),
-                [1.0, 0.0, -2.0, 0.0, 1.0, 3.0],
-                shear_x_data(0.3),
-                shear_x_data(-0.17),
-                shear_y_data(0.29),
-                shear_y_data(-0.21),
-            ] {
-                let mut fast = vec![0; img.len()];
-                let mut slow = vec![0; img.len()];
-                warp_into(&img, w, h, &mut fast, &data);
-                general(&img, w as usize, h as usize, &mut slow, &data);
-                assert_eq!(fast, slow, "{w}x{h} {data:?}");
-            }
-        }
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[test]
-    fn avx2_loops_equal_the_scalar_loops() {
-        if !avx2::available() {
-            return;
-        }
-        let mut state = 7u64;
-        let mut next = || {
+    /// Deterministic uniform numbers in [0, 1).
+    fn uniform(seed: u64) -> impl FnMut() -> f64 {
+        let mut state = seed;
+        move || {
             state = state
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             (state >> 11) as f64 / (1u64 << 53) as f64
-        };
-        for (w, h) in [(1, 1), (2, 3), (31, 17), (64, 64)] {
-            let img = ramp(w, h);
-            for _ in 0..40 {
-                let angle: f64 = (next() - 0.5) * 100.0;
-                let data = match rotate_plan(angle, w, h) {
-                    RotatePlan::Affine(d) => d,
-                    _ => continue,
-                };
-                let shear = (next() - 0.5) * 0.8;
-                let scaled = [1.0 + shear, shear, 0.5, 0.0, 1.0, 1.0];
-                for (kind, data) in [
-                    (2u8, data),
-                    (0, shear_x_data(shear)),
-                    (1, shear_y_data(shear)),
-                    (3, shear_x_data(shear)),
-                    (4, shear_y_data(shear)),
-                    (0, scaled),
-                    (3, scaled),
-                    (1, [1.0, 0.0, 2.0, shear, 1.0 - shear, 0.25]),
-                    (5, data),
-                ] {
-                    let (mut fast, mut slow) = (vec![0; img.len()], vec![0; img.len()]);
-                    avx2::run(kind, &img, w as usize, h as usize, &mut fast, &data);
-                    match kind {
-                        0 | 3 => rows_kept(&img, w as usize, h as usize, &mut slow, &data),
-                        1 | 4 => columns_kept(&img, w as usize, h as usize, &mut slow, &data),
-                        _ => general(&img, w as usize, h as usize, &mut slow, &data),
-                    }
-                    assert_eq!(fast, slow, "{w}x{h} kind {kind} {data:?}");
+        }
+    }
+
+    /// Maps of every shape: rotations, shears, fractional translations, other affine maps.
+    fn maps(w: u32, h: u32, next: &mut impl FnMut() -> f64) -> Vec<AffineData> {
+        let mut out = Vec::new();
+        for _ in 0..12 {
+            if let RotatePlan::Affine(d) = rotate_plan(((next() - 0.5) * 100.0).round(), w, h) {
+                out.push(d);
+            }
+            if let RotatePlan::Affine(d) = rotate_plan((next() - 0.5) * 720.0, w, h) {
+                out.push(d);
+            }
+            let shear = (next() - 0.5) * 0.8;
+            let t = (next() - 0.5) * f64::from(w.max(h));
+            out.extend([
+                shear_x_data(shear),
+                shear_y_data(shear),
+                translate_x_data(t),
+                translate_y_data(t),
+                [1.0, shear, t, 0.0, 1.0, 2.0],
+                [1.0, 0.0, 1.0, shear, 1.0, t],
+                [1.0 + shear, shear, 0.5, 0.0, 1.0, 1.0],
+                [1.0, 0.0, 2.0, shear, 1.0 - shear, 0.25],
+                [0.7, -shear, t, shear, 1.3, -t],
+                // Coordinates too large for the fixed-point stepping: taps in f64.
+                [250.0 + t, 1.0, -3.0, 0.5, 200.0, 1.0],
+            ]);
+        }
+        out
+    }
+
+    /// Images with smooth areas, edges and noise.
+    fn picture(w: u32, h: u32, seed: u64) -> RgbImage {
+        let mut next = uniform(seed);
+        RgbImage::from_fn(w, h, |x, y| {
+            let n = (next() * 40.0) as u32;
+            image::Rgb([
+                (x * 255 / w.max(1)) as u8,
+                ((y * 7 + n) % 256) as u8,
+                if (x / 5 + y / 3) % 2 == 0 {
+                    30 + n as u8
+                } else {
+                    220 - n as u8
+                },
+            ])
+        })
+    }
+
+    #[test]
+    fn fast_path_is_within_one_level_of_pillows_arithmetic() {
+        let mut next = uniform(7);
+        let (mut samples, mut differ) = (0usize, 0usize);
+        for (w, h) in [
+            (1, 1),
+            (2, 2),
+            (2, 3),
+            (5, 3),
+            (17, 23),
+            (32, 32),
+            (37, 53),
+            (64, 17),
+        ] {
+            let img = picture(w, h, u64::from(w * h));
+            for data in maps(w, h, &mut next) {
+                let (fast, exact) = (warp(&img, &data), warp_exact(&img, &data));
+                for (a, b) in fast.as_raw().iter().zip(exact.as_raw()) {
+                    assert!(a.abs_diff(*b) <= 1, "{w}x{h} {data:?}: {a} against {b}");
+                    differ += usize::from(a != b);
                 }
+                samples += fast.len();
             }
         }
+        // The fixed-point weights (and the stepped coordinates) move a value by a few
+        // hundredths at most before truncation.
+        println!("{differ} of {samples} samples differ");
+        assert!(differ * 200 < samples, "{differ} of {samples} samples differ");
+    }
+
+    #[test]
+    fn copies_stay_exact() {
+        let img = picture(37, 53, 3);
+        for data in [
+            translate_x_data(3.0),
+            translate_x_data(-2.0),
+            translate_y_data(4.0),
+            [1.0, 0.0, -2.0, 0.0, 1.0, 3.0],
+            shear_x_data(0.0),
+            shear_y_data(-0.0),
+            // Non-finite data takes the exact path.
+            [f64::NAN, 0.0, 1.0, 0.0, 1.0, 0.0],
+            [1.0, 1e300, 1.0, 0.0, 1.0, 0.0],
+        ] {
+            assert_eq!(warp(&img, &data), warp_exact(&img, &data), "{data:?}");
+        }
+        assert_eq!(shear_x(&img, 0.0), img);
+        assert_eq!(shear_y(&img, 0.0), img);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_and_scalar_paths_give_the_same_bytes() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let mut next = uniform(11);
+        for (w, h) in [(2, 2), (3, 7), (31, 17), (64, 64)] {
+            let img = picture(w, h, 5);
+            for data in maps(w, h, &mut next) {
+                let mut fast = vec![0; img.len()];
+                warp_into(&img, w, h, &mut fast, &data);
+                let [a, b, c, d, e, f] = data;
+                let shape = if a == 1.0 && b == 0.0 && is_int(c) && d == 0.0 && e == 1.0 && is_int(f) {
+                    continue;
+                } else if a == 1.0 && d == 0.0 && e == 1.0 && is_int(f) {
+                    Shape::RowsKept
+                } else if a == 1.0 && b == 0.0 && e == 1.0 && is_int(c) {
+                    Shape::ColumnsKept
+                } else {
+                    Shape::General
+                };
+                let mut plain = vec![0; img.len()];
+                let mut scratch = Scratch::default();
+                run::<bilinear::Scalar>(
+                    shape,
+                    &img,
+                    w as usize,
+                    h as usize,
+                    &mut plain,
+                    &data,
+                    &mut scratch,
+                );
+                assert_eq!(fast, plain, "{w}x{h} {shape:?} {data:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn stepping_is_used_unless_coordinates_are_huge() {
+        let rot = match rotate_plan(7.0, 224, 224) {
+            RotatePlan::Affine(d) => d,
+            _ => unreachable!(),
+        };
+        assert!(Stepped::new(&rot, 224, 224).is_some());
+        assert!(Stepped::new(&rot, 4000, 3000).is_some());
+        assert!(Stepped::new(&[250.0, 1.0, -3.0, 0.5, 200.0, 1.0], 64, 17).is_none());
+        assert!(Stepped::new(&[1.0, 0.0, 1e6, 0.0, 1.0, 0.0], 8, 8).is_none());
+    }
+
+    #[test]
+    fn span_settles_the_bounds_with_the_exact_test() {
+        // Estimates within one pixel of the true bounds (and one far too wide) are settled.
+        let inside = |lo: usize, hi: usize| move |x: usize| (lo..hi).contains(&x);
+        for (lo_b, hi_b) in [(2.0, 6.0), (1.5, 5.5), (3.0, 7.0), (1.0, 5.0), (-4.0, 40.0)] {
+            assert_eq!(span(10, lo_b, hi_b, inside(2, 6)), (2, 6), "{lo_b} {hi_b}");
+        }
+        assert_eq!(span(10, 2.0, 6.0, inside(2, 6)), (2, 6));
+        assert_eq!(span(10, 3.0, 7.0, inside(2, 6)), (2, 6));
+        assert_eq!(span(10, 1.0, 5.0, inside(2, 6)), (2, 6));
+        assert_eq!(span(10, 5.0, 5.0, inside(5, 6)), (5, 6));
+        assert_eq!(span(10, 5.0, 5.0, inside(4, 5)), (4, 5));
+        assert_eq!(span(10, -20.0, -10.0, inside(0, 0)), (0, 0));
+        assert_eq!(
+            span(10, 20.0, 30.0, inside(0, 0)).0,
+            span(10, 20.0, 30.0, inside(0, 0)).1
+        );
     }
 
     #[test]
@@ -881,14 +899,14 @@ mod tests {
         // On a square image the 90-degree transposes equal the bilinear map with the exact
         // rotation matrix (all weights are 0 or 1 there).
         let img = ramp(6, 6);
-        let mut exact = vec![0; img.len()];
+        let mut exact_out = vec![0; img.len()];
         // 90 ccw: source (xs, ys) = (w - y, x) in pixel-centre coordinates.
-        general(&img, 6, 6, &mut exact, &[0.0, -1.0, 6.0, 1.0, 0.0, 0.0]);
-        assert_eq!(rotate(&img, 90.0).into_raw(), exact);
-        general(&img, 6, 6, &mut exact, &[0.0, 1.0, 0.0, -1.0, 0.0, 6.0]);
-        assert_eq!(rotate(&img, -90.0).into_raw(), exact);
-        general(&img, 6, 6, &mut exact, &[-1.0, 0.0, 6.0, 0.0, -1.0, 6.0]);
-        assert_eq!(rotate(&img, 180.0).into_raw(), exact);
+        exact(&img, 6, 6, &mut exact_out, &[0.0, -1.0, 6.0, 1.0, 0.0, 0.0]);
+        assert_eq!(rotate(&img, 90.0).into_raw(), exact_out);
+        exact(&img, 6, 6, &mut exact_out, &[0.0, 1.0, 0.0, -1.0, 0.0, 6.0]);
+        assert_eq!(rotate(&img, -90.0).into_raw(), exact_out);
+        exact(&img, 6, 6, &mut exact_out, &[-1.0, 0.0, 6.0, 0.0, -1.0, 6.0]);
+        assert_eq!(rotate(&img, 180.0).into_raw(), exact_out);
     }
 
     #[test]
@@ -911,5 +929,12 @@ mod tests {
             -5.856406460551025,
         ];
         assert_eq!(rotate_plan(30.0, 32, 32), RotatePlan::Affine(expected));
+        // The cached whole angles equal the direct computation.
+        for deg in [-359.0, -30.0, -1.0, 1.0, 7.0, 89.0, 271.0, 359.0, 12.5] {
+            let angle = py_mod(deg, 360.0);
+            let theta: f64 = -(angle * (std::f64::consts::PI / 180.0));
+            let direct = (round15(theta.cos()), round15(theta.sin()), round15(-theta.sin()));
+            assert_eq!(rotation_terms(angle), direct, "{deg}");
+        }
     }
 }

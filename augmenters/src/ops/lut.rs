@@ -33,13 +33,38 @@ pub const IDENTITY: Lut = {
 /// assert_eq!(h[2][6], 1);
 /// ```
 pub fn histogram(rgb: &[u8]) -> Histogram {
-    let mut h = [[0u32; 256]; 3];
-    for px in rgb.chunks_exact(3) {
-        h[0][px[0] as usize] += 1;
-        h[1][px[1] as usize] += 1;
-        h[2][px[2] as usize] += 1;
+    if rgb.len() < 3 * 4096 {
+        // Small images: clearing and merging a second set would cost more than it saves.
+        let mut h = [[0u32; 256]; 3];
+        for px in rgb.chunks_exact(3) {
+            h[0][px[0] as usize] += 1;
+            h[1][px[1] as usize] += 1;
+            h[2][px[2] as usize] += 1;
+        }
+        return h;
     }
-    h
+    // Two sets of bins, for alternate pixels: neighbouring pixels often share a value, and
+    // two increments of one bin in a row wait for each other.
+    let mut h = [[[0u32; 256]; 3]; 2];
+    let mut pairs = rgb.chunks_exact(6);
+    for px in &mut pairs {
+        for c in 0..3 {
+            h[0][c][px[c] as usize] += 1;
+            h[1][c][px[3 + c] as usize] += 1;
+        }
+    }
+    for px in pairs.remainder().chunks_exact(3) {
+        for c in 0..3 {
+            h[0][c][px[c] as usize] += 1;
+        }
+    }
+    let [mut out, other] = h;
+    for c in 0..3 {
+        for (o, n) in out[c].iter_mut().zip(other[c]) {
+            *o += n;
+        }
+    }
+    out
 }
 
 /// The histogram of `lut` applied to an image whose histogram is `h` (exact: a table maps
@@ -93,43 +118,150 @@ pub fn apply_lut(image: &RgbImage, lut: &Lut) -> RgbImage {
 /// Pillow's `ImageOps.autocontrast(image, cutoff=0)` table for one channel: the lowest
 /// present value maps to 0, the highest to 255, linearly in between with Python's `int()`
 /// (truncation); a channel with a single value (or none) is left alone.
+#[inline(always)]
 fn autocontrast_channel(h: &[u32; 256]) -> [u8; 256] {
     let lo = h.iter().position(|&n| n != 0);
     let hi = h.iter().rposition(|&n| n != 0);
-    let (lo, hi) = match (lo, hi) {
-        (Some(lo), Some(hi)) if hi > lo => (lo, hi),
-        _ => return IDENTITY[0],
-    };
-    let scale = 255.0 / (hi - lo) as f64;
-    let offset = -(lo as f64) * scale;
+    match (lo, hi) {
+        (Some(lo), Some(hi)) => autocontrast_range(lo as u8, hi as u8),
+        _ => IDENTITY[0],
+    }
+}
+
+/// The autocontrast table of a channel whose lowest and highest present values are `lo` and
+/// `hi` (identity unless `hi > lo`).
+#[inline(always)]
+fn autocontrast_range(lo: u8, hi: u8) -> [u8; 256] {
+    if hi <= lo {
+        return IDENTITY[0];
+    }
+    let scale = 255.0 / f64::from(hi - lo);
+    let offset = -f64::from(lo) * scale;
     let mut t = [0u8; 256];
-    for (ix, out) in t.iter_mut().enumerate() {
-        // Same operation order as Pillow (`ix * scale + offset`), then `int()`.
-        let v = (ix as f64 * scale + offset) as i64;
-        *out = v.clamp(0, 255) as u8;
+    for (out, &ix) in t.iter_mut().zip(&VALUES) {
+        // Same operation order as Pillow (`ix * scale + offset`), then `int()` and the clamp
+        // to 0..=255, here as the clamp then the truncation (the same for every value), which
+        // vectorizes.
+        let v = (ix * scale + offset).clamp(0.0, 255.0);
+        // SAFETY: `v` is finite and in 0..=255.
+        *out = unsafe { v.to_int_unchecked::<i32>() } as u8;
     }
     t
 }
 
+/// The lowest and highest value of each channel of interleaved RGB samples (`[255, 0]` for a
+/// channel without samples): all that autocontrast needs of an image, and much cheaper to
+/// get than its histogram.
+pub(crate) fn channel_ranges(rgb: &[u8]) -> [[u8; 2]; 3] {
+    #[inline(always)]
+    fn plain(rgb: &[u8]) -> [[u8; 2]; 3] {
+        // 96 samples (three AVX2 vectors, 32 pixels) per step; sample j of a step is channel
+        // j % 3.
+        let (mut lo, mut hi) = ([255u8; 96], [0u8; 96]);
+        let mut chunks = rgb.chunks_exact(96);
+        for chunk in &mut chunks {
+            for ((l, h), &v) in lo.iter_mut().zip(&mut hi).zip(chunk) {
+                *l = (*l).min(v);
+                *h = (*h).max(v);
+            }
+        }
+        let mut out = [[255u8, 0u8]; 3];
+        for (j, (&l, &h)) in lo.iter().zip(&hi).enumerate() {
+            out[j % 3] = [out[j % 3][0].min(l), out[j % 3][1].max(h)];
+        }
+        for (j, &v) in chunks.remainder().iter().enumerate() {
+            out[j % 3] = [out[j % 3][0].min(v), out[j % 3][1].max(v)];
+        }
+        out
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn wide(rgb: &[u8]) -> [[u8; 2]; 3] {
+        plain(rgb)
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        return unsafe { wide(rgb) };
+    }
+    plain(rgb)
+}
+
+/// The autocontrast table (cutoff 0) of an image whose channels span `ranges` (from
+/// [`channel_ranges`]): the same table as [`autocontrast_lut`] of its histogram.
+pub(crate) fn autocontrast_lut_of_ranges(ranges: &[[u8; 2]; 3]) -> Lut {
+    #[inline(always)]
+    fn plain(r: &[[u8; 2]; 3]) -> Lut {
+        [
+            autocontrast_range(r[0][0], r[0][1]),
+            autocontrast_range(r[1][0], r[1][1]),
+            autocontrast_range(r[2][0], r[2][1]),
+        ]
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn wide(r: &[[u8; 2]; 3]) -> Lut {
+        plain(r)
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        return unsafe { wide(ranges) };
+    }
+    plain(ranges)
+}
+
+/// True when every channel's table never decreases: then the range of the mapped image is
+/// the mapped range.
+pub(crate) fn is_non_decreasing(lut: &Lut) -> bool {
+    lut.iter().all(|t| t.windows(2).all(|p| p[0] <= p[1]))
+}
+
+/// 0.0, 1.0, ..., 255.0.
+const VALUES: [f64; 256] = {
+    let mut v = [0.0; 256];
+    let mut i = 0;
+    while i < 256 {
+        v[i] = i as f64;
+        i += 1;
+    }
+    v
+};
+
 /// The autocontrast table (cutoff 0) of an image with histogram `h`.
 pub fn autocontrast_lut(h: &Histogram) -> Lut {
-    [
-        autocontrast_channel(&h[0]),
-        autocontrast_channel(&h[1]),
-        autocontrast_channel(&h[2]),
-    ]
+    #[inline(always)]
+    fn plain(h: &Histogram) -> Lut {
+        [
+            autocontrast_channel(&h[0]),
+            autocontrast_channel(&h[1]),
+            autocontrast_channel(&h[2]),
+        ]
+    }
+    // The same code compiled for AVX2 (the same IEEE operations, so the same table).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn wide(h: &Histogram) -> Lut {
+        plain(h)
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        return unsafe { wide(h) };
+    }
+    plain(h)
 }
 
 /// Pillow's `ImageOps.equalize` table for one channel: `step` is the number of samples
 /// outside the last occupied bin divided by 255 (integer division), and value `i` maps to
 /// `(step / 2 + samples below i) / step`, clamped to 255 as Pillow's `point` clamps.
+#[inline(always)]
 fn equalize_channel(h: &[u32; 256]) -> [u8; 256] {
-    let mut occupied = h.iter().filter(|&&n| n != 0);
-    let count = occupied.clone().count();
+    let count = h.iter().filter(|&&n| n != 0).count();
     if count <= 1 {
         return IDENTITY[0];
     }
-    let last = u64::from(*occupied.next_back().expect("two occupied bins"));
+    let last = u64::from(h[h.iter().rposition(|&n| n != 0).expect("two occupied bins")]);
     let total: u64 = h.iter().map(|&n| u64::from(n)).sum();
     let step = (total - last) / 255;
     if step == 0 {
@@ -148,18 +280,34 @@ fn equalize_channel(h: &[u32; 256]) -> [u8; 256] {
     let mut t = [0u8; 256];
     for (out, &sum) in t.iter_mut().zip(&sums) {
         // Truncation is the floor here (non-negative), without a libm call.
-        *out = (sum / step).min(255.0) as u8;
+        // SAFETY: the quotient is finite and in 0..=255 after the min.
+        *out = unsafe { (sum / step).min(255.0).to_int_unchecked::<i32>() } as u8;
     }
     t
 }
 
 /// The equalize table of an image with histogram `h`.
 pub fn equalize_lut(h: &Histogram) -> Lut {
-    [
-        equalize_channel(&h[0]),
-        equalize_channel(&h[1]),
-        equalize_channel(&h[2]),
-    ]
+    #[inline(always)]
+    fn plain(h: &Histogram) -> Lut {
+        [
+            equalize_channel(&h[0]),
+            equalize_channel(&h[1]),
+            equalize_channel(&h[2]),
+        ]
+    }
+    // The same code compiled for AVX2 (the same IEEE operations, so the same table).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn wide(h: &Histogram) -> Lut {
+        plain(h)
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        return unsafe { wide(h) };
+    }
+    plain(h)
 }
 
 /// Pillow's `ImageOps.posterize(image, bits)` table: keep the `bits` high bits (1..=8).
@@ -177,6 +325,27 @@ pub fn posterize_lut(bits: u8) -> Lut {
         *out = i as u8 & mask;
     }
     [t, t, t]
+}
+
+/// [`posterize_lut`] applied to `src`, as arithmetic: `v & mask`.
+pub(crate) fn posterize_into(src: &[u8], dst: &mut [u8], bits: u8) {
+    assert_eq!(src.len(), dst.len(), "source and destination lengths differ");
+    let mask = posterize_lut(bits)[0][255];
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d = s & mask;
+    }
+}
+
+/// [`solarize_lut`] applied to `src`, as arithmetic: `v < threshold ? v : 255 - v`.
+pub(crate) fn solarize_into(src: &[u8], dst: &mut [u8], threshold: u16) {
+    assert_eq!(src.len(), dst.len(), "source and destination lengths differ");
+    if threshold > 255 {
+        return dst.copy_from_slice(src);
+    }
+    let t = threshold as u8;
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d = if s < t { s } else { 255 - s };
+    }
 }
 
 /// Pillow's `ImageOps.solarize(image, threshold)` table: values `>= threshold` are inverted
@@ -202,7 +371,10 @@ pub fn solarize_lut(threshold: u16) -> Lut {
 /// assert_eq!(out.as_raw(), &vec![0, 0, 0, 255, 255, 0]);
 /// ```
 pub fn autocontrast(image: &RgbImage) -> RgbImage {
-    apply_lut(image, &autocontrast_lut(&histogram(image.as_raw())))
+    apply_lut(
+        image,
+        &autocontrast_lut_of_ranges(&channel_ranges(image.as_raw())),
+    )
 }
 
 /// `ImageOps.equalize(image)`: per-channel histogram equalization.
@@ -292,6 +464,56 @@ mod tests {
     }
 
     #[test]
+    fn autocontrast_matches_pillows_int_then_clamp() {
+        for lo in 0..256usize {
+            for hi in (lo + 1..256).step_by(7) {
+                let mut h = [[0u32; 256]; 3];
+                h[0][lo] = 1;
+                h[0][hi] = 1;
+                let scale = 255.0 / (hi - lo) as f64;
+                let offset = -(lo as f64) * scale;
+                let expected: Vec<u8> = (0..256)
+                    .map(|ix| ((ix as f64 * scale + offset) as i64).clamp(0, 255) as u8)
+                    .collect();
+                assert_eq!(autocontrast_lut(&h)[0].to_vec(), expected, "{lo} {hi}");
+            }
+        }
+    }
+
+    #[test]
+    fn ranges_give_the_histograms_autocontrast() {
+        for n in [0, 1, 31, 32, 33, 1000, 5000] {
+            let mut src = noise(n, 7 + n as u32);
+            // Narrow channels, so that the tables are not the identity.
+            for (i, v) in src.iter_mut().enumerate() {
+                *v = 40 + *v % (60 + 50 * (i % 3) as u8);
+            }
+            let ranges = channel_ranges(&src);
+            assert_eq!(
+                autocontrast_lut_of_ranges(&ranges),
+                autocontrast_lut(&histogram(&src)),
+                "{n}"
+            );
+        }
+        assert!(is_non_decreasing(&posterize_lut(3)) && is_non_decreasing(&IDENTITY));
+        assert!(!is_non_decreasing(&solarize_lut(128)));
+    }
+
+    #[test]
+    fn histogram_of_large_and_small_images() {
+        for n in [0, 1, 5, 4095, 4096, 4097, 20_001] {
+            let src = noise(n, n as u32);
+            let mut h = [[0u32; 256]; 3];
+            for px in src.chunks_exact(3) {
+                for c in 0..3 {
+                    h[c][px[c] as usize] += 1;
+                }
+            }
+            assert_eq!(histogram(&src), h, "{n}");
+        }
+    }
+
+    #[test]
     fn equalize_of_single_value_channel_is_identity() {
         let mut h = [[0u32; 256]; 3];
         h[0][7] = 100;
@@ -333,6 +555,20 @@ mod tests {
                 })
                 .collect();
             assert_eq!(equalize_lut(&h)[0].to_vec(), expected);
+        }
+    }
+
+    #[test]
+    fn posterize_and_solarize_arithmetic_equal_their_tables() {
+        let src: Vec<u8> = (0..=255).collect();
+        let mut out = vec![0; 256];
+        for bits in 1..=8 {
+            posterize_into(&src, &mut out, bits);
+            assert_eq!(out, posterize_lut(bits)[0].to_vec(), "{bits}");
+        }
+        for threshold in [0, 1, 100, 128, 255, 256] {
+            solarize_into(&src, &mut out, threshold);
+            assert_eq!(out, solarize_lut(threshold)[0].to_vec(), "{threshold}");
         }
     }
 

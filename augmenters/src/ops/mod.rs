@@ -15,8 +15,9 @@
 //! Sharpness}` (Pillow 13); the submodules document the arithmetic.
 
 mod affine;
+mod bilinear;
 mod enhance;
-mod lut;
+pub(crate) mod lut;
 
 use std::fmt;
 
@@ -26,7 +27,8 @@ use serde::{Deserialize, Serialize};
 
 pub use affine::{
     AffineData, RotatePlan, rotate, rotate_into, rotate_plan, shear_x, shear_x_data, shear_y, shear_y_data,
-    translate_x, translate_x_data, translate_y, translate_y_data, warp, warp_into,
+    translate_x, translate_x_data, translate_y, translate_y_data, warp, warp_exact, warp_exact_into,
+    warp_into,
 };
 pub use enhance::{
     brightness, brightness_lut, color, color_into, contrast, contrast_grey, contrast_lut, luma, sharpness,
@@ -531,10 +533,19 @@ impl OpParams {
                 scratch.resize(src.len(), 0);
                 sharpness_into(src, width, height, dst, scratch, factor);
             }
+            // Posterize and solarize alone are plain arithmetic (vectorized), not table lookups.
+            OpParams::Posterize { bits } => lut::posterize_into(src, dst, bits.clamp(1, 8)),
+            OpParams::Solarize { threshold } => lut::solarize_into(src, dst, threshold),
+            // Autocontrast needs only each channel's range.
+            OpParams::Autocontrast => apply_lut_into(
+                src,
+                dst,
+                &lut::autocontrast_lut_of_ranges(&lut::channel_ranges(src)),
+            ),
             point => {
-                // Only autocontrast and equalize read the histogram.
+                // Only equalize reads the histogram.
                 let hist = match point {
-                    OpParams::Autocontrast | OpParams::Equalize => histogram(src),
+                    OpParams::Equalize => histogram(src),
                     _ => [[0; 256]; 3],
                 };
                 let lut = point.lut(&hist).expect("the remaining ops are point ops");
