@@ -117,8 +117,16 @@ fn one_epoch_study_on_real_cifar_reports_every_recipe_corruption_and_column() {
         "the report must say the images are lossy JPEGs"
     );
     let csv = std::fs::read_to_string(out.path().join("results.csv")).unwrap();
-    // Per recipe: the clean set and 19 corruptions x 5 severities.
-    assert_eq!(csv.lines().count(), 1 + recipes.len() * (1 + 19 * 5));
+    // Per recipe: the clean set, 19 corruptions x 5 severities, and the generated style shift.
+    assert_eq!(csv.lines().count(), 1 + recipes.len() * (1 + 19 * 5 + 1));
+    assert_eq!(
+        csv.lines().filter(|l| l.contains(",shift,stylized,")).count(),
+        recipes.len()
+    );
+    assert!(
+        report.contains("re-rendered"),
+        "the report must say what the style shift is"
+    );
     for chart in ["error_per_corruption.png", "clean_vs_corruption.png"] {
         let img = image::open(out.path().join(chart)).unwrap();
         assert!(img.width() > 200 && img.height() > 200, "{chart} is too small");

@@ -398,7 +398,10 @@ fn every_builtin_recipe_round_trips() {
             "augmix+advbn",
             "advbn-finetune",
             "mixstyle",
-            "dsu"
+            "dsu",
+            "randconv",
+            "randconv+advbn",
+            "augmix+randconv+advbn"
         ]
     );
     for (name, _) in BUILTIN {

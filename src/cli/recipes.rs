@@ -31,7 +31,7 @@ pub fn run(args: RecipesArgs) -> CliResult {
                 let recipe = builtin(name)
                     .expect("listed")
                     .map_err(super::CliError::from_display)?;
-                println!("{name:<16} {}", recipe.description);
+                println!("{name:<22} {}", recipe.description);
             }
             Ok(())
         }

@@ -114,12 +114,21 @@ pub fn run_study(config: StudyConfig) -> Result<StudyOutcome, String> {
         batch_size: first.eval.batch_size,
         progress: config.progress,
     };
-    let shifts: &[(String, crate::data::ImageDataset)] = if first.eval.shift {
-        &config.data.shifts
+    let shifts = if first.eval.shift {
+        super::robustness::shift_sets(&config.data, first.train.seed)?
     } else {
-        &[]
+        Vec::new()
     };
-    let records = evaluate_robustness(&candidates, &config.data.test, shifts, &plan, &config.device)?;
+    let records = evaluate_robustness(&candidates, &config.data.test, &shifts, &plan, &config.device)?;
+    let mut notes = config.notes.clone();
+    if first.eval.shift && config.data.shifts.is_empty() {
+        notes.push(
+            "Style shift: the test set re-rendered by a stylizer family no built-in training recipe uses: \
+             each image takes the Fourier amplitude (lambda ~ U(0, 1)) and then the l-alpha-beta colour \
+             statistics of another test image, keeping its own phase (content); seeded, the same for every model."
+                .into(),
+        );
+    }
 
     let baseline = config
         .recipes
@@ -134,6 +143,7 @@ pub fn run_study(config: StudyConfig) -> Result<StudyOutcome, String> {
     let paragraph = complementarity(&rows);
     let markdown = report_markdown(
         &config,
+        &notes,
         &rows,
         &records,
         &names,
@@ -209,6 +219,7 @@ fn training_seconds(run_dir: &Path) -> f64 {
 
 fn report_markdown(
     config: &StudyConfig,
+    notes: &[String],
     rows: &[RecipeSummary],
     records: &[EvalRecord],
     names: &[String],
@@ -241,9 +252,9 @@ fn report_markdown(
     for chart in charts {
         md.push_str(&format!("![{chart}]({chart})\n\n"));
     }
-    if !config.notes.is_empty() {
+    if !notes.is_empty() {
         md.push_str("## Notes\n\n");
-        for n in &config.notes {
+        for n in notes {
             md.push_str(&format!("- {n}\n"));
         }
     }

@@ -17,6 +17,15 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ),
     ("mixstyle", include_str!("../../recipes/mixstyle.toml")),
     ("dsu", include_str!("../../recipes/dsu.toml")),
+    ("randconv", include_str!("../../recipes/randconv.toml")),
+    (
+        "randconv+advbn",
+        include_str!("../../recipes/randconv+advbn.toml"),
+    ),
+    (
+        "augmix+randconv+advbn",
+        include_str!("../../recipes/augmix+randconv+advbn.toml"),
+    ),
 ];
 
 /// The names of the built-in recipes.
