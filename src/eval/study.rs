@@ -136,7 +136,6 @@ pub fn run_study(config: StudyConfig) -> Result<StudyOutcome, String> {
         .any(|r| r.name == "baseline")
         .then_some("baseline");
     let rows = summarize(&records, &trained, baseline);
-    let names: Vec<String> = config.recipes.iter().map(|r| r.name.clone()).collect();
     write_csv(&config.out.join("results.csv"), &records)
         .map_err(|e| format!("cannot write results.csv: {e}"))?;
     let charts = write_charts(&config.out, &records, &rows)?;
@@ -146,7 +145,6 @@ pub fn run_study(config: StudyConfig) -> Result<StudyOutcome, String> {
         &notes,
         &rows,
         &records,
-        &names,
         &charts,
         paragraph.as_deref(),
         &plan,
@@ -222,11 +220,11 @@ fn report_markdown(
     notes: &[String],
     rows: &[RecipeSummary],
     records: &[EvalRecord],
-    names: &[String],
     charts: &[String],
     paragraph: Option<&str>,
     plan: &RobustnessPlan,
 ) -> String {
+    let names: Vec<String> = config.recipes.iter().map(|r| r.name.clone()).collect();
     let mut md = String::from("# advbn study\n\n");
     md.push_str(&format!("Data: {}.\n\n", config.data_description));
     md.push_str(&format!(
@@ -247,7 +245,7 @@ fn report_markdown(
         md.push_str("\n\n");
     }
     md.push_str("## Error per corruption (%, mean over severities)\n\n");
-    md.push_str(&corruption_table(records, names));
+    md.push_str(&corruption_table(records, &names));
     md.push('\n');
     for chart in charts {
         md.push_str(&format!("![{chart}]({chart})\n\n"));
