@@ -8,11 +8,11 @@ use clap::Args;
 use super::common::{CliError, CliResult};
 use super::images::{check_out_dir, read_rgb, stem, write_png};
 use crate::augmenters::ops::apply_named;
-use crate::augmenters::{AugMix, Pipeline, PixelStage, SampleKey, Validate, contact_sheet};
+use crate::augmenters::{AugMix, Pipeline, PixelStage, SampleKey, StageContext, Validate, contact_sheet};
 
 /// Arguments of `advbn augment`.
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("mode").required(true).args(["op", "augmix", "recipe"])))]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["op", "augmix", "recipe", "stage"])))]
 pub struct AugmentArgs {
     /// Apply one op: autocontrast, equalize, posterize, solarize, rotate, shear_x, shear_y,
     /// translate_x, translate_y, color, contrast, brightness, sharpness.
@@ -29,6 +29,11 @@ pub struct AugmentArgs {
     /// (built-in name or path); `--set` overrides apply.
     #[arg(long, value_name = "NAME")]
     pub recipe: Option<String>,
+    /// Write views of one pipeline stage with its default settings: any recipe `[[pixel]]`
+    /// kind, e.g. randconv, fourier_mix, color_transfer, random_net, augmix, random_crop.
+    /// Stylizers that need a partner take the next input file.
+    #[arg(long, value_name = "KIND")]
+    pub stage: Option<String>,
     /// Recipe overrides, `key.path=value` (with --recipe).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
@@ -65,6 +70,17 @@ pub fn run(args: AugmentArgs) -> CliResult {
                 true,
             )
         }
+        (None, None) if args.stage.is_some() => {
+            let kind = args.stage.as_deref().expect("checked");
+            let stage: PixelStage = toml::from_str(&format!("kind = \"{kind}\"")).map_err(|_| {
+                CliError(format!(
+                    "unknown stage kind `{kind}` (valid: {})",
+                    crate::augmenters::stage_kind_names().join(", ")
+                ))
+            })?;
+            let pipeline = Pipeline::new(vec![stage]).map_err(CliError::from_display)?;
+            write_views(&pipeline, &args, kind, false)
+        }
         (None, None) => {
             let config = AugMix {
                 severity: args.severity,
@@ -97,10 +113,14 @@ fn single_op(op: &str, args: &AugmentArgs) -> CliResult {
 /// per-view outputs of one draw of the shared stages.
 fn write_views(pipeline: &Pipeline, args: &AugmentArgs, label: &str, per_epoch: bool) -> CliResult {
     let out_dir = args.out.as_ref().ok_or_else(|| {
-        CliError(format!(
-            "--{} needs --out DIR",
-            if per_epoch { "recipe" } else { "augmix" }
-        ))
+        let mode = if per_epoch {
+            "recipe"
+        } else if args.stage.is_some() {
+            "stage"
+        } else {
+            "augmix"
+        };
+        CliError(format!("--{mode} needs --out DIR"))
     })?;
     check_out_dir(out_dir)?;
     if args.views == 0 {
@@ -109,17 +129,25 @@ fn write_views(pipeline: &Pipeline, args: &AugmentArgs, label: &str, per_epoch: 
     let mut rows = Vec::with_capacity(args.files.len());
     for (index, input) in args.files.iter().enumerate() {
         let image = read_rgb(input)?;
+        // Stylizers that mix with a partner take the next input (the only one: itself).
+        let partner = read_rgb(&args.files[(index + 1) % args.files.len()])?;
+        let context = StageContext::with_partner(&partner);
         let outputs: Vec<_> = if per_epoch {
             (0..args.views)
                 .map(|epoch| {
-                    let views =
-                        pipeline.run(&image, SampleKey::new(args.seed, epoch as u64, index as u64), 1);
+                    let key = SampleKey::new(args.seed, epoch as u64, index as u64);
+                    let views = pipeline.run_with(&image, key, 1, context);
                     views.primary().clone()
                 })
                 .collect()
         } else {
             pipeline
-                .run(&image, SampleKey::new(args.seed, 0, index as u64), args.views)
+                .run_with(
+                    &image,
+                    SampleKey::new(args.seed, 0, index as u64),
+                    args.views,
+                    context,
+                )
                 .augmented
         };
         let mut row = vec![image.clone()];

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::common::{CliError, CliResult, device};
+use crate::augmenters::corrupt::{Corruption, Preset, time_suite};
 use crate::augmenters::ops::{Op, op_names};
 use crate::augmenters::stylize::default_stages;
 use crate::augmenters::{AugMix, ImageSize, Pipeline, PixelStage, SampleKey, StageContext};
@@ -41,6 +42,13 @@ pub struct BenchArgs {
     /// Measure training steps instead: plain vs AdvBN (6 steps, cut after stage 1).
     #[arg(long)]
     pub train: bool,
+    /// Time the corruption suite instead: the `--count` images x 15 benchmark corruptions x 5
+    /// severities (`--count 10000` is the size of CIFAR-10-C), all threads.
+    #[arg(long)]
+    pub corruptions: bool,
+    /// Corruption preset for --corruptions.
+    #[arg(long, default_value = "cifar")]
+    pub preset: String,
     /// Models for --train (comma-separated).
     #[arg(long, default_value = "resnet20,preact_resnet18", value_delimiter = ',')]
     pub models: Vec<String>,
@@ -62,6 +70,9 @@ pub fn run(args: BenchArgs) -> CliResult {
     }
     if args.train {
         return train_rows(&args);
+    }
+    if args.corruptions {
+        return corruption_suite(&args);
     }
     if args.size != 32 && args.size != 224 {
         return Err(CliError(format!("--size is {}, valid: 32, 224", args.size)));
@@ -139,6 +150,36 @@ pub fn run(args: BenchArgs) -> CliResult {
             record(name, threads, time_images(&images, threads, args.seconds, &work));
         }
     }
+    write_json(&args.json, &rows)
+}
+
+fn corruption_suite(args: &BenchArgs) -> CliResult {
+    let preset: Preset = args.preset.parse().map_err(CliError)?;
+    if args.count == 0 {
+        return Err(CliError("--count must be at least 1".into()));
+    }
+    let images = images_from_tar_gz(&args.images, args.count).map_err(CliError)?;
+    eprintln!(
+        "corrupting {} images x {} corruptions x 5 severities ({preset} preset, {} threads)...",
+        images.len(),
+        Corruption::BENCHMARK_15.len(),
+        rayon::current_num_threads()
+    );
+    let timing = time_suite(&images, &Corruption::BENCHMARK_15, preset, 0, |c, d| {
+        eprintln!("  {:<18} {:>7.2}s", c.name(), d.as_secs_f64());
+    })
+    .map_err(CliError::from_display)?;
+    println!("{}", timing.table());
+    let rows: Vec<AugmentBenchRow> = timing
+        .per_corruption
+        .iter()
+        .map(|(c, d)| AugmentBenchRow {
+            name: c.name().to_string(),
+            size: images[0].width(),
+            threads: timing.threads,
+            images_per_s: (5 * images.len()) as f64 / d.as_secs_f64().max(1e-9),
+        })
+        .collect();
     write_json(&args.json, &rows)
 }
 
