@@ -1551,3 +1551,165 @@ fn study_errors() {
         "a refused study created its output directory"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// stylizers, recipes' stacks, AdvBN pictures, robustness evaluation, the corruption suite
+
+#[test]
+fn augment_stage_and_recipe_write_views_of_every_kind() {
+    let s = Scratch::new();
+    let inputs = s.real_images(2);
+    let inputs: Vec<&str> = inputs.iter().map(|p| p.to_str().unwrap()).collect();
+    fs::create_dir(s.path("out")).unwrap();
+    for kind in ["randconv", "fourier_mix", "color_transfer", "random_net"] {
+        let mut args = vec![
+            "augment", "--stage", kind, "--views", "2", "--seed", "3", "--out", "out",
+        ];
+        args.extend(&inputs);
+        s.ok(&args);
+        for input in &inputs {
+            let stem = Path::new(input).file_stem().unwrap().to_str().unwrap();
+            let original = read_input(Path::new(input));
+            let views: Vec<RgbImage> = (1..=2)
+                .map(|v| read_png(&s.path(&format!("out/{stem}_{kind}{v}.png"))))
+                .collect();
+            assert!(views.iter().all(|v| v.dimensions() == original.dimensions()));
+            assert!(
+                views.iter().any(|v| *v != original),
+                "{kind} changed nothing in {stem}"
+            );
+        }
+    }
+    // A recipe's whole stack, one image per epoch, and its contact sheet.
+    let mut args = vec![
+        "augment",
+        "--recipe",
+        "augmix+randconv+advbn",
+        "--views",
+        "3",
+        "--grid",
+        "--out",
+        "out",
+    ];
+    args.extend(&inputs);
+    s.ok(&args);
+    let stem = Path::new(inputs[0]).file_stem().unwrap().to_str().unwrap();
+    let epochs: Vec<RgbImage> = (1..=3)
+        .map(|v| read_png(&s.path(&format!("out/{stem}_augmix_randconv_advbn_epoch{v}.png"))))
+        .collect();
+    assert_ne!(epochs[0], epochs[1]);
+    assert!(read_png(&s.path("out/grid.png")).width() > 3 * 32);
+    check_error_table(
+        &s,
+        &[
+            case(
+                &["augment", "--stage", "blur", "x.png", "--out", "out"],
+                &["unknown stage kind `blur`", "randconv"],
+            ),
+            case(
+                &["augment", "--stage", "randconv", inputs[0]],
+                &["--stage needs --out DIR"],
+            ),
+            case(
+                &["augment", "--recipe", "nope", inputs[0], "--out", "out"],
+                &["unknown recipe `nope`"],
+            ),
+        ],
+    );
+}
+
+#[test]
+fn visualize_draws_factors_and_feature_maps_of_an_advbn_run() {
+    let s = Scratch::new();
+    let mut args = vec![
+        "train", "--recipe", "advbn", "--epochs", "1", "--data", SMALL_DATA, "--out", "run",
+    ];
+    args.extend_from_slice(TINY);
+    s.ok(&args);
+    let out = s.ok(&["visualize", "--run", "run", "--images", "3", "--channels", "4"]);
+    assert!(out.contains("factors over"), "{out}");
+    let factors = read_png(&s.path("run/advbn_factors.png"));
+    // The heatmap has both colours of the diverging scale (factors moved both ways).
+    assert!(
+        factors.pixels().any(|p| p.0[0] > 150 && p.0[2] < 80),
+        "no red in the factor heatmap"
+    );
+    assert!(
+        factors.pixels().any(|p| p.0[2] > 140 && p.0[0] < 80),
+        "no blue in the factor heatmap"
+    );
+    let features = read_png(&s.path("run/advbn_features.png"));
+    assert!(features.height() > 3 * 2 * 32);
+    check_error_table(
+        &s,
+        &[
+            case(&["visualize", "--run", "nowhere"], &["nowhere"]),
+            case(
+                &["visualize", "--run", "run", "--images", "0"],
+                &["--images and --channels must be at least 1"],
+            ),
+        ],
+    );
+}
+
+#[test]
+fn eval_reports_corruption_and_shift_errors() {
+    let s = Scratch::new();
+    s.train_small("run");
+    let out = s.ok(&[
+        "eval",
+        "--run",
+        "run",
+        "--corruptions",
+        "--shift",
+        "--test-limit",
+        "20",
+        "--csv",
+        "r.csv",
+    ]);
+    for line in [
+        "clean error",
+        "mean corruption error",
+        "held-out corruptions",
+        "style-shift error",
+    ] {
+        assert!(out.contains(line), "{out}");
+    }
+    let csv = fs::read_to_string(s.path("r.csv")).unwrap();
+    // clean + 19 corruptions x 5 severities + the held-out-style set.
+    assert_eq!(csv.lines().count(), 1 + 1 + 19 * 5 + 1);
+}
+
+#[test]
+fn bench_corruptions_times_the_suite() {
+    let s = Scratch::new();
+    let tar = common::cifar_tar();
+    let out = s.ok(&[
+        "bench",
+        "--corruptions",
+        "--count",
+        "20",
+        "--images",
+        tar.to_str().unwrap(),
+        "--json",
+        "c.json",
+    ]);
+    assert!(out.contains("20 images x 15 corruptions x 5 severities"), "{out}");
+    let rows: Vec<Value> = serde_json::from_str(&fs::read_to_string(s.path("c.json")).unwrap()).unwrap();
+    assert_eq!(rows.len(), 15);
+    assert!(rows.iter().all(|r| r["images_per_s"].as_f64().unwrap() > 0.0));
+}
+
+#[test]
+fn feature_space_peers_train_from_their_recipes() {
+    let s = Scratch::new();
+    for recipe in ["mixstyle", "dsu", "randconv+advbn"] {
+        let out_dir = format!("run-{recipe}");
+        let mut args = vec![
+            "train", "--recipe", recipe, "--epochs", "1", "--data", SMALL_DATA, "--out", &out_dir,
+        ];
+        args.extend_from_slice(TINY);
+        let out = s.ok(&args);
+        assert!(out.contains("clean test accuracy"), "{out}");
+    }
+}
