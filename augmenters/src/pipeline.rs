@@ -296,6 +296,26 @@ pub struct Sample<'a> {
     pub image: &'a RgbImage,
 }
 
+impl<'a> Sample<'a> {
+    /// The images of a dataset as samples, each indexed by its position.
+    ///
+    /// ```
+    /// let images = vec![image::RgbImage::new(2, 2); 3];
+    /// let samples = advbn_augmenters::Sample::indexed(&images);
+    /// assert_eq!(samples[2].index, 2);
+    /// ```
+    pub fn indexed(images: &'a [RgbImage]) -> Vec<Sample<'a>> {
+        images
+            .iter()
+            .enumerate()
+            .map(|(i, image)| Sample {
+                index: i as u64,
+                image,
+            })
+            .collect()
+    }
+}
+
 /// Runs `pipeline` over a batch in parallel (rayon), `views` augmented views per sample.
 /// The result is in input order and does not depend on the number of threads.
 ///
@@ -396,14 +416,7 @@ mod tests {
     fn batch_is_independent_of_threads_and_order() {
         let p = cifar_geometry();
         let images: Vec<RgbImage> = (0..16).map(|i| noise(32, 32, i)).collect();
-        let samples: Vec<Sample> = images
-            .iter()
-            .enumerate()
-            .map(|(i, image)| Sample {
-                index: i as u64,
-                image,
-            })
-            .collect();
+        let samples = Sample::indexed(&images);
         let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
         let many = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap();
         let a = one.install(|| augment_batch(&p, &samples, 11, 2, 1));

@@ -95,23 +95,26 @@ fn pct(v: Option<f64>) -> String {
     v.map_or_else(|| "n/a".into(), |v| format!("{v:.2}"))
 }
 
+/// One summary row's cells, in the table's column order.
+fn cells(r: &RecipeSummary) -> [String; 7] {
+    [
+        r.recipe.clone(),
+        format!("{:.2}", r.clean_error),
+        pct(r.mean_corruption_error),
+        pct(r.mce_vs_baseline),
+        pct(r.held_out_error),
+        pct(r.shift_error),
+        duration(r.train_seconds),
+    ]
+}
+
 /// The summary as a Markdown table.
 pub fn summary_table(rows: &[RecipeSummary]) -> String {
     let mut out = String::new();
     out.push_str("| recipe | clean error % | mean corruption error % | mCE vs baseline % | held-out corruptions error % | style-shift error % | training time |\n");
     out.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
     for r in rows {
-        let _ = writeln!(
-            out,
-            "| {} | {:.2} | {} | {} | {} | {} | {} |",
-            r.recipe,
-            r.clean_error,
-            pct(r.mean_corruption_error),
-            pct(r.mce_vs_baseline),
-            pct(r.held_out_error),
-            pct(r.shift_error),
-            duration(r.train_seconds)
-        );
+        let _ = writeln!(out, "| {} |", cells(r).join(" | "));
     }
     out
 }
@@ -135,16 +138,10 @@ pub fn summary_text(rows: &[RecipeSummary]) -> String {
         "recipe", "clean %", "mean corr %", "mCE %", "held-out %", "shift %", "time"
     );
     for r in rows {
+        let [recipe, clean, mean_corr, mce, held, shift, time] = cells(r);
         let _ = writeln!(
             out,
-            "{:<22} {:>8.2} {:>11} {:>8} {:>10} {:>8} {:>9}",
-            r.recipe,
-            r.clean_error,
-            pct(r.mean_corruption_error),
-            pct(r.mce_vs_baseline),
-            pct(r.held_out_error),
-            pct(r.shift_error),
-            duration(r.train_seconds)
+            "{recipe:<22} {clean:>8} {mean_corr:>11} {mce:>8} {held:>10} {shift:>8} {time:>9}"
         );
     }
     out

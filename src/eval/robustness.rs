@@ -35,14 +35,7 @@ pub fn stylized_test_set(test: &ImageDataset, seed: u64) -> Result<ImageDataset,
     ])
     .map_err(|e| e.to_string())?;
     let images = test.images();
-    let samples: Vec<Sample> = images
-        .iter()
-        .enumerate()
-        .map(|(i, image)| Sample {
-            index: i as u64,
-            image,
-        })
-        .collect();
+    let samples = Sample::indexed(images);
     let outputs = augment_batch_with_partners(&pipeline, &samples, seed, 0, 1, |key| {
         key.partner_index(images.len() as u64)
             .map(|j| &images[j as usize])

@@ -222,3 +222,121 @@ pub(crate) fn run_stages<S>(
         .iter()
         .fold(x, |x, stage| forward(stage, x))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Distribution, TensorData};
+
+    fn dims_at(net: &Network, cut: Cut) -> [usize; 4] {
+        let x = Tensor::<4>::zeros([2, 3, 32, 32], &Device::flex());
+        net.segment(x, Cut::Input, cut, BnMode::EVAL).dims()
+    }
+
+    #[test]
+    fn every_architecture_has_the_documented_shapes_and_size() {
+        let device = Device::flex();
+        // (arch, channels at stage1..3, spatial size at stage1..3, parameters without the
+        // adversarial BN copies: the published sizes)
+        let cases = [
+            (Arch::Tiny, [16, 32, 64], [16, 8, 4], (50_000, 80_000)),
+            (Arch::Resnet20, [16, 32, 64], [32, 16, 8], (265_000, 280_000)),
+            (
+                Arch::PreactResnet18,
+                [64, 128, 256],
+                [32, 16, 8],
+                (11_100_000, 11_250_000),
+            ),
+            (Arch::Wrn40_2, [32, 64, 128], [32, 16, 8], (2_190_000, 2_260_000)),
+        ];
+        for (arch, channels, sizes, (lo, hi)) in cases {
+            let net = Network::new(arch, 10, &device);
+            for (k, cut) in [Cut::Stage1, Cut::Stage2, Cut::Stage3].into_iter().enumerate() {
+                assert_eq!(
+                    dims_at(&net, cut),
+                    [2, channels[k], sizes[k], sizes[k]],
+                    "{arch} at {cut}"
+                );
+            }
+            let logits = net.forward(Tensor::zeros([2, 3, 32, 32], &device), BnMode::EVAL);
+            assert_eq!(logits.dims(), [2, 10]);
+            // The dual BNs' second copy adds 2 parameters per BN channel (gamma, beta) and
+            // 2 buffers; count the single-BN network by subtracting half the BN tensors.
+            let total = net.num_params();
+            assert!(total > lo, "{arch}: {total} parameters");
+            assert!(total < hi * 11 / 10, "{arch}: {total} parameters");
+        }
+    }
+
+    #[test]
+    fn segments_compose_into_the_whole_network() {
+        let device = Device::flex();
+        device.seed(1);
+        let net = Network::new(Arch::Resnet20, 10, &device);
+        let x = Tensor::<4>::random([2, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
+        let whole = net.forward(x.clone(), BnMode::EVAL);
+        let f1 = net.segment(x, Cut::Input, Cut::Stage1, BnMode::EVAL);
+        let f2 = net.segment(f1, Cut::Stage1, Cut::Stage2, BnMode::EVAL);
+        let pieces = net.head_from(f2, Cut::Stage2, BnMode::EVAL);
+        let (a, b) = (whole.into_data(), pieces.into_data());
+        a.assert_approx_eq::<f32>(&b, burn::tensor::Tolerance::default());
+    }
+
+    #[test]
+    fn dual_batch_norm_updates_only_the_asked_branch_with_pytorch_statistics() {
+        let device = Device::flex().autodiff();
+        let bn = DualBatchNorm::new(1, &device);
+        // One channel, values 1, 2, 3, 6: mean 3, biased var 3.5, unbiased var 14/3.
+        let x = Tensor::<4>::from_data(
+            TensorData::new(vec![1.0f32, 2.0, 3.0, 6.0], [1, 1, 2, 2]),
+            &device,
+        );
+        let out = bn.forward(x.clone(), BnMode::TRAIN);
+        let expected: Vec<f32> = [1.0f32, 2.0, 3.0, 6.0]
+            .iter()
+            .map(|v| (v - 3.0) / (3.5f32 + 1e-5).sqrt())
+            .collect();
+        out.into_data().assert_approx_eq::<f32>(
+            &TensorData::new(expected, [1, 1, 2, 2]),
+            burn::tensor::Tolerance::default(),
+        );
+        let value = |t: Tensor<1>| t.into_data().try_to_vec::<f32>().unwrap()[0];
+        // Momentum 0.1 from mean 0 and variance 1; the running variance is the unbiased one.
+        assert!((value(bn.clean.running_mean.value_sync()) - 0.3).abs() < 1e-6);
+        assert!((value(bn.clean.running_var.value_sync()) - (0.9 + 0.1 * 14.0 / 3.0)).abs() < 1e-5);
+        assert_eq!(
+            value(bn.adv.running_mean.value_sync()),
+            0.0,
+            "the adversarial copy must not move"
+        );
+        // Batch statistics without update, and running statistics, leave both untouched.
+        let _ = bn.forward(
+            x.clone(),
+            BnMode {
+                branch: BnBranch::Adv,
+                stats: BnStats::Batch {
+                    update_running: false,
+                },
+            },
+        );
+        let _ = bn.forward(x, BnMode::ATTACK);
+        assert_eq!(value(bn.adv.running_mean.value_sync()), 0.0);
+        assert!((value(bn.clean.running_mean.value_sync()) - 0.3).abs() < 1e-6);
+        // Resetting copies the clean statistics into the adversarial branch.
+        let bn = bn.reset_adv_from_clean();
+        assert!((value(bn.adv.running_mean.value_sync()) - 0.3).abs() < 1e-6);
+    }
+
+    #[test]
+    fn names_parse_and_print() {
+        for name in Arch::NAMES {
+            assert_eq!(name.parse::<Arch>().unwrap().to_string(), *name);
+        }
+        assert!("vgg".parse::<Arch>().unwrap_err().contains("tiny"));
+        for name in Cut::NAMES {
+            assert_eq!(name.parse::<Cut>().unwrap().to_string(), *name);
+        }
+        assert!("stage4".parse::<Cut>().is_err());
+        assert_eq!("adv".parse::<BnBranch>().unwrap(), BnBranch::Adv);
+    }
+}

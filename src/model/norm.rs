@@ -190,8 +190,10 @@ impl DualBatchNorm {
                     x,
                     state.gamma.val(),
                     state.beta.val(),
-                    state.running_mean.value().to_device(&device),
-                    state.running_var.value().to_device(&device),
+                    // `value_sync`: `value` may lag one update behind on this thread, and the
+                    // attack must see the statistics the last adversarial pass left.
+                    state.running_mean.value_sync().to_device(&device),
+                    state.running_var.value_sync().to_device(&device),
                     self.epsilon,
                 )
             }

@@ -68,6 +68,32 @@ pub struct Stage<B> {
     pub(crate) blocks: Vec<B>,
 }
 
+/// The three stages of a CIFAR ResNet: `blocks` blocks per stage with the given output
+/// widths, the first block of stages 2 and 3 with stride 2; `block(input, output, stride)`.
+pub(crate) fn cifar_stages<B>(
+    input: usize,
+    widths: &[usize; 3],
+    blocks: usize,
+    block: impl Fn(usize, usize, usize) -> B,
+) -> Vec<Stage<B>> {
+    let mut input = input;
+    widths
+        .iter()
+        .enumerate()
+        .map(|(i, &width)| {
+            let blocks = (0..blocks)
+                .map(|b| {
+                    let stride = if i > 0 && b == 0 { 2 } else { 1 };
+                    let made = block(input, width, stride);
+                    input = width;
+                    made
+                })
+                .collect();
+            Stage { blocks }
+        })
+        .collect()
+}
+
 /// ResNet-20 for CIFAR: conv3x3(16)-BN-ReLU, then three stages of `n` basic blocks with 16,
 /// 32 and 64 channels (the last two start with stride 2), global pooling and a linear layer.
 /// `n = 3` gives ResNet-20. Projection (1x1 conv) shortcuts where the shape changes.
@@ -87,22 +113,9 @@ impl ResNet20 {
     /// A CIFAR ResNet with `blocks_per_stage` blocks per stage (3 for ResNet-20).
     pub fn new(blocks_per_stage: usize, classes: usize, device: &Device) -> Self {
         let widths = [16, 32, 64];
-        let mut input = 16;
-        let stages = widths
-            .iter()
-            .enumerate()
-            .map(|(i, &w)| {
-                let blocks = (0..blocks_per_stage)
-                    .map(|b| {
-                        let stride = if i > 0 && b == 0 { 2 } else { 1 };
-                        let block = BasicBlock::new(input, w, stride, device);
-                        input = w;
-                        block
-                    })
-                    .collect();
-                Stage { blocks }
-            })
-            .collect();
+        let stages = cifar_stages(16, &widths, blocks_per_stage, |i, o, s| {
+            BasicBlock::new(i, o, s, device)
+        });
         Self {
             conv: conv3x3(3, 16, 1, device),
             bn: DualBatchNorm::new(16, device),

@@ -6,7 +6,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-use super::resnet::{PreActBlock, Stage};
+use super::resnet::{PreActBlock, Stage, cifar_stages};
 use super::tiny::global_avg_pool;
 use super::{BnMode, Cut, DualBatchNorm, SplitModel, conv3x3, run_stages};
 
@@ -37,22 +37,7 @@ impl WideResNet {
         );
         let n = (depth - 4) / 6;
         let widths = [16 * widen, 32 * widen, 64 * widen];
-        let mut input = 16;
-        let stages = widths
-            .iter()
-            .enumerate()
-            .map(|(i, &w)| {
-                let blocks = (0..n)
-                    .map(|b| {
-                        let stride = if i > 0 && b == 0 { 2 } else { 1 };
-                        let block = PreActBlock::new(input, w, stride, device);
-                        input = w;
-                        block
-                    })
-                    .collect();
-                Stage { blocks }
-            })
-            .collect();
+        let stages = cifar_stages(16, &widths, n, |i, o, s| PreActBlock::new(i, o, s, device));
         Self {
             conv: conv3x3(3, 16, 1, device),
             stages,
