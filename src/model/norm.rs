@@ -185,17 +185,19 @@ impl DualBatchNorm {
         };
         match mode.stats {
             BnStats::Running => {
+                // With fixed statistics a batch norm is a per-channel affine map; folding it
+                // into one scale and one shift costs two passes over the activations
+                // (forward and backward) instead of burn's four (sub, div, mul, add), which
+                // matters in AdvBN's attack, where the head runs this way 6 times per step.
+                let [_, channels, _, _] = x.dims();
                 let device = x.device();
-                burn::tensor::module::batch_norm(
-                    x,
-                    state.gamma.val(),
-                    state.beta.val(),
-                    // `value_sync`: `value` may lag one update behind on this thread, and the
-                    // attack must see the statistics the last adversarial pass left.
-                    state.running_mean.value_sync().to_device(&device),
-                    state.running_var.value_sync().to_device(&device),
-                    self.epsilon,
-                )
+                // `value_sync`: `value` may lag one update behind on this thread, and the
+                // attack must see the statistics the last adversarial pass left.
+                let mean = state.running_mean.value_sync().to_device(&device);
+                let var = state.running_var.value_sync().to_device(&device);
+                let scale = state.gamma.val() / var.add_scalar(self.epsilon).sqrt();
+                let shift = state.beta.val() - mean * scale.clone();
+                x * scale.reshape([1, channels, 1, 1]) + shift.reshape([1, channels, 1, 1])
             }
             BnStats::Batch { update_running } => {
                 let [n, _, h, w] = x.dims();
