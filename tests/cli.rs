@@ -411,6 +411,27 @@ fn augment_augmix_writes_views_and_a_grid_deterministically() {
     assert!(out.contains("wrote 6 views of 2 images"), "{out}");
     run("b", "5");
     run("c", "6");
+    fs::create_dir(s.path("tv")).unwrap();
+    let mut args = vec![
+        "augment",
+        "--augmix",
+        "--variant",
+        "torchvision",
+        "--views",
+        "3",
+        "--seed",
+        "5",
+        "--out",
+        "tv",
+    ];
+    args.extend(names.iter().copied());
+    s.ok(&args);
+    let torchvision_view = fs::read(s.path("tv/cat1_augmix2.png")).unwrap();
+    assert_ne!(
+        torchvision_view,
+        fs::read(s.path("a/cat1_augmix2.png")).unwrap(),
+        "--variant torchvision samples like the paper variant"
+    );
     let mut files: Vec<String> = fs::read_dir(s.path("a"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -533,6 +554,10 @@ fn augment_errors() {
             case(
                 &["augment", "--augmix", "--out", ".", "--severity", "11", i],
                 &["`severity` is 11, allowed range is 1..=10"],
+            ),
+            case(
+                &["augment", "--augmix", "--out", ".", "--variant", "timm", i],
+                &["unknown AugMix variant `timm` (valid: paper, torchvision)"],
             ),
             case(
                 &["augment", "--augmix", "--out", ".", "--views", "0", i],

@@ -9,6 +9,10 @@
 //! (see [`Op::sample`]); then mix in float after converting to [0, 1]:
 //! `out = (1 - m) x + m sum_i w_i chain_i`.
 //!
+//! `variant = "torchvision"` samples as torchvision's `transforms.AugMix` does instead
+//! (discrete magnitude bins, all 13 ops by default; see [`Op::sample_torchvision`]); the
+//! weights, chains and mixing are the same.
+//!
 //! Everything random is in [`AugMixParams`] (each chain's ops with their Pillow values, the
 //! weights, `m`), so an application replays exactly from its params. The output is a
 //! [`FloatImage`] (f32 HWC in [0, 1]).
@@ -42,9 +46,17 @@ use crate::{AugRng, Augment, ConfigError, FloatImage, ImageSize, Validate, check
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AugMixVariant {
-    /// The paper's reference implementation (continuous levels, `all_ops` as configured).
+    /// The paper's reference implementation: continuous levels `~ U(0.1, severity)` mapped
+    /// to Pillow values ([`Op::sample`]); by default the 9 ops that do not overlap the
+    /// corruption benchmarks.
     #[default]
     Paper,
+    /// torchvision's `transforms.AugMix`: discrete magnitude bins
+    /// ([`Op::sample_torchvision`]), by default all 13 ops. The sampled values are applied
+    /// by the same Pillow-semantics ops as the paper variant (torchvision applies them with
+    /// its own tensor kernels, which differ from Pillow by interpolation details), and the
+    /// output stays f32 in [0, 1] (torchvision truncates u8 input's mix back to u8).
+    Torchvision,
 }
 
 /// AugMix configuration (recipe `kind = "augmix"`).
@@ -77,9 +89,10 @@ pub struct AugMix {
     #[serde(default = "default_alpha")]
     pub alpha: f64,
     /// Also draw the ops that overlap ImageNet-C (color, contrast, brightness, sharpness).
-    #[serde(default)]
-    pub all_ops: bool,
-    /// The sampling scheme.
+    /// Unset: the variant's default (paper: no, torchvision: yes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all_ops: Option<bool>,
+    /// The sampling scheme: `paper` (default) or `torchvision`.
     #[serde(default)]
     pub variant: AugMixVariant,
 }
@@ -104,7 +117,7 @@ impl Default for AugMix {
             width: default_width(),
             depth: default_depth(),
             alpha: default_alpha(),
-            all_ops: false,
+            all_ops: None,
             variant: AugMixVariant::Paper,
         }
     }
@@ -155,9 +168,14 @@ pub struct AugMixParams {
 }
 
 impl AugMix {
+    /// Whether chains draw from all 13 ops: `all_ops`, or else the variant's default.
+    pub fn uses_all_ops(&self) -> bool {
+        self.all_ops.unwrap_or(self.variant == AugMixVariant::Torchvision)
+    }
+
     /// The ops chains draw from.
     pub fn ops(&self) -> &'static [Op] {
-        if self.all_ops { &Op::ALL } else { &Op::PAPER }
+        if self.uses_all_ops() { &Op::ALL } else { &Op::PAPER }
     }
 }
 
@@ -191,7 +209,10 @@ impl Augment for AugMix {
                 (0..depth)
                     .map(|_| {
                         let op = ops[rng.random_range(0..ops.len())];
-                        op.sample(severity, rng, size)
+                        match self.variant {
+                            AugMixVariant::Paper => op.sample(severity, rng, size),
+                            AugMixVariant::Torchvision => op.sample_torchvision(self.severity, rng, size),
+                        }
                     })
                     .collect()
             })
@@ -606,9 +627,11 @@ mod tests {
 
     #[test]
     fn fast_path_equals_the_plain_evaluation() {
-        for all_ops in [false, true] {
+        let variants = [AugMixVariant::Paper, AugMixVariant::Torchvision];
+        for (all_ops, variant) in [false, true].into_iter().flat_map(|a| variants.map(|v| (a, v))) {
             let augmix = AugMix {
-                all_ops,
+                all_ops: Some(all_ops),
+                variant,
                 severity: 10,
                 depth: -1,
                 width: 4,
@@ -735,7 +758,7 @@ mod tests {
     fn all_ops_draws_the_enhance_ops() {
         let mut rng = crate::rng_from_seed(4);
         let augmix = AugMix {
-            all_ops: true,
+            all_ops: Some(true),
             ..AugMix::default()
         };
         let mut seen = std::collections::HashSet::new();
@@ -820,7 +843,103 @@ mod tests {
         assert_eq!(c, AugMix::default());
         let c: AugMix =
             serde_json::from_str(r#"{"severity": 5, "all_ops": true, "variant": "paper"}"#).unwrap();
-        assert_eq!((c.severity, c.all_ops), (5, true));
+        assert_eq!((c.severity, c.all_ops), (5, Some(true)));
         assert!(serde_json::from_str::<AugMix>(r#"{"sevrity": 5}"#).is_err());
+        let tv: AugMix = serde_json::from_str(r#"{"variant": "torchvision"}"#).unwrap();
+        assert_eq!(
+            (tv.variant, tv.uses_all_ops()),
+            (AugMixVariant::Torchvision, true)
+        );
+        assert!(!AugMix::default().uses_all_ops());
+        let tv9: AugMix = serde_json::from_str(r#"{"variant": "torchvision", "all_ops": false}"#).unwrap();
+        assert_eq!(tv9.ops().len(), 9);
+        let err = serde_json::from_str::<AugMix>(r#"{"variant": "timm"}"#).unwrap_err();
+        assert!(err.to_string().contains("torchvision"), "{err}");
+    }
+
+    /// Every value torchvision's bins give at severity 10 on a 32x32 image, worked out by
+    /// hand from `linspace(0, max, 10)`: the sampler must reach all of them and nothing else.
+    #[test]
+    fn torchvision_variant_draws_exactly_the_binned_values() {
+        use std::collections::BTreeSet;
+        let augmix = AugMix {
+            variant: AugMixVariant::Torchvision,
+            severity: 10,
+            width: 4,
+            depth: 3,
+            ..AugMix::default()
+        };
+        let mut seen: std::collections::BTreeMap<&str, BTreeSet<i64>> = Default::default();
+        // Values scaled to integers (x 1000) so that sets compare exactly up to rounding.
+        let milli = |v: f64| (v * 1000.0).round() as i64;
+        for i in 0..3000u64 {
+            let params = augmix.sample(&mut SampleKey::new(9, 0, i).rng(), ImageSize::new(32, 32));
+            for op in params.chains.iter().flatten() {
+                let (name, value) = match *op {
+                    OpParams::Posterize { bits } => ("posterize", i64::from(bits)),
+                    OpParams::Solarize { threshold } => ("solarize", i64::from(threshold)),
+                    OpParams::Rotate { degrees } => ("rotate", milli(degrees.abs())),
+                    OpParams::ShearX { factor } | OpParams::ShearY { factor } => {
+                        ("shear", milli(factor.abs()))
+                    }
+                    OpParams::TranslateX { pixels } | OpParams::TranslateY { pixels } => {
+                        ("translate", milli(pixels.abs()))
+                    }
+                    OpParams::Color { factor }
+                    | OpParams::Contrast { factor }
+                    | OpParams::Brightness { factor }
+                    | OpParams::Sharpness { factor } => ("enhance", milli(factor)),
+                    OpParams::Autocontrast | OpParams::Equalize => ("point", 0),
+                };
+                seen.entry(name).or_default().insert(value);
+            }
+        }
+        let set = |v: &[i64]| v.iter().copied().collect::<BTreeSet<i64>>();
+        assert_eq!(seen["posterize"], set(&[1, 2, 3, 4]));
+        assert_eq!(
+            seen["solarize"],
+            set(&[0, 29, 57, 85, 114, 142, 170, 199, 227, 255])
+        );
+        assert_eq!(
+            seen["rotate"],
+            set(&[0, 3333, 6667, 10000, 13333, 16667, 20000, 23333, 26667, 30000])
+        );
+        assert_eq!(
+            seen["shear"],
+            set(&[0, 33, 67, 100, 133, 167, 200, 233, 267, 300])
+        );
+        assert_eq!(
+            seen["translate"],
+            set(&[0, 1000, 2000, 3000, 4000, 5000, 7000, 8000, 9000, 10000])
+        );
+        let enhance: Vec<i64> = (-9..=9).map(|k| 1000 + 100 * k).collect();
+        assert_eq!(seen["enhance"], set(&enhance));
+    }
+
+    #[test]
+    fn torchvision_variant_bin_0_is_the_identity_for_geometry_and_enhance() {
+        let augmix = AugMix {
+            variant: AugMixVariant::Torchvision,
+            severity: 1,
+            ..AugMix::default()
+        };
+        let img = photo(16, 16, 2);
+        for i in 0..200u64 {
+            let params = augmix.sample(&mut SampleKey::new(1, 0, i).rng(), ImageSize::of(&img));
+            for op in params.chains.iter().flatten() {
+                // The point ops have no identity bin: posterize keeps 4 bits at bin 0, solarize
+                // inverts 255 at threshold 255.
+                let point = matches!(
+                    op,
+                    OpParams::Autocontrast
+                        | OpParams::Equalize
+                        | OpParams::Posterize { .. }
+                        | OpParams::Solarize { .. }
+                );
+                if !point {
+                    assert_eq!(op.apply(&img), img, "{op:?} at bin 0");
+                }
+            }
+        }
     }
 }

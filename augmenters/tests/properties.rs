@@ -60,7 +60,7 @@ proptest! {
         severity in 1u32..=10,
         all_ops in any::<bool>(),
     ) {
-        let augmix = AugMix { severity, all_ops, ..AugMix::default() };
+        let augmix = AugMix { severity, all_ops: Some(all_ops), ..AugMix::default() };
         let params = augmix.sample(&mut SampleKey::new(seed, 0, 0).rng(), ImageSize::of(&img));
         let out = augmix.apply(&img, &params);
         prop_assert_eq!(out.size(), ImageSize::of(&img));
@@ -78,7 +78,7 @@ fn augment_batch_with_augmix_is_independent_of_threads() {
         PixelStage::RandomCrop(RandomCrop::default()),
         PixelStage::HorizontalFlip(HorizontalFlip::default()),
         PixelStage::Augmix(AugMix {
-            all_ops: true,
+            all_ops: Some(true),
             ..AugMix::default()
         }),
     ])

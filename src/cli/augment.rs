@@ -8,7 +8,9 @@ use clap::Args;
 use super::common::{CliError, CliResult};
 use super::images::{check_out_dir, read_rgb, stem, write_png};
 use crate::augmenters::ops::apply_named;
-use crate::augmenters::{AugMix, Pipeline, PixelStage, SampleKey, StageContext, Validate, contact_sheet};
+use crate::augmenters::{
+    AugMix, AugMixVariant, Pipeline, PixelStage, SampleKey, StageContext, Validate, contact_sheet,
+};
 
 /// Arguments of `advbn augment`.
 #[derive(Debug, Args)]
@@ -40,6 +42,10 @@ pub struct AugmentArgs {
     /// AugMix severity (1..=10).
     #[arg(long, default_value_t = 3)]
     pub severity: u32,
+    /// AugMix sampling: paper (the reference implementation) or torchvision (its
+    /// `transforms.AugMix`: discrete magnitude bins, all 13 ops).
+    #[arg(long, default_value = "paper")]
+    pub variant: String,
     /// AugMix views per input.
     #[arg(long, default_value_t = 3)]
     pub views: usize,
@@ -82,8 +88,18 @@ pub fn run(args: AugmentArgs) -> CliResult {
             write_views(&pipeline, &args, kind, false)
         }
         (None, None) => {
+            let variant = match args.variant.as_str() {
+                "paper" => AugMixVariant::Paper,
+                "torchvision" => AugMixVariant::Torchvision,
+                other => {
+                    return Err(CliError(format!(
+                        "unknown AugMix variant `{other}` (valid: paper, torchvision)"
+                    )));
+                }
+            };
             let config = AugMix {
                 severity: args.severity,
+                variant,
                 ..AugMix::default()
             };
             config.validate().map_err(CliError::from_display)?;

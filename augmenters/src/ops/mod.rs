@@ -320,6 +320,78 @@ impl Op {
     }
 }
 
+impl Op {
+    /// Draws the op's value as torchvision's `AugMix` transform does at `severity`: every
+    /// op has 10 magnitude bins spread evenly from 0 to its maximum, a bin is drawn uniformly
+    /// among the first `severity`, and the signed ops (geometry and enhance) take a random
+    /// sign. Rotate up to 30 degrees, shear up to 0.3, translate up to a third of the side
+    /// (truncated to whole pixels), enhance factors `1 +- 0.9 bin / 9`, solarize thresholds
+    /// from 255 down to 0 (inverting values at or above `ceil(threshold)`, as torchvision
+    /// compares u8 values with a float threshold), posterize `4 - round(bin * 4 / 9)` bits.
+    ///
+    /// One deviation: at severity 9 and 10 torchvision's posterize can keep 0 bits (a black
+    /// image); here it keeps at least 1, as the paper variant does.
+    ///
+    /// ```
+    /// use advbn_augmenters::{ImageSize, ops::{Op, OpParams}, rng_from_seed};
+    /// let mut rng = rng_from_seed(3);
+    /// let size = ImageSize::new(32, 32);
+    /// for _ in 0..50 {
+    ///     match Op::Rotate.sample_torchvision(1, &mut rng, size) {
+    ///         OpParams::Rotate { degrees } => assert_eq!(degrees, 0.0), // severity 1: bin 0 only
+    ///         _ => unreachable!(),
+    ///     }
+    /// }
+    /// ```
+    pub fn sample_torchvision(self, severity: u32, rng: &mut AugRng, size: ImageSize) -> OpParams {
+        const BINS: f64 = 10.0;
+        let bin = match self {
+            Op::Autocontrast | Op::Equalize => 0.0,
+            _ => f64::from(rng.random_range(0..severity.clamp(1, 10))),
+        };
+        // The magnitude of bin `bin` in `linspace(0, max, 10)`.
+        let magnitude = |max: f64| max * bin / (BINS - 1.0);
+        let signed = |v: f64, rng: &mut AugRng| if rng.random::<bool>() { -v } else { v };
+        match self {
+            Op::Autocontrast => OpParams::Autocontrast,
+            Op::Equalize => OpParams::Equalize,
+            Op::Posterize => OpParams::Posterize {
+                bits: (4 - magnitude(4.0).round() as i64).max(1) as u8,
+            },
+            Op::Solarize => OpParams::Solarize {
+                threshold: (255.0 - magnitude(255.0)).ceil().clamp(0.0, 256.0) as u16,
+            },
+            Op::Rotate => OpParams::Rotate {
+                degrees: signed(magnitude(30.0), rng),
+            },
+            Op::ShearX => OpParams::ShearX {
+                factor: signed(magnitude(0.3), rng),
+            },
+            Op::ShearY => OpParams::ShearY {
+                factor: signed(magnitude(0.3), rng),
+            },
+            Op::TranslateX => OpParams::TranslateX {
+                pixels: signed(magnitude(f64::from(size.width) / 3.0).trunc(), rng),
+            },
+            Op::TranslateY => OpParams::TranslateY {
+                pixels: signed(magnitude(f64::from(size.height) / 3.0).trunc(), rng),
+            },
+            Op::Color => OpParams::Color {
+                factor: 1.0 + signed(magnitude(0.9), rng),
+            },
+            Op::Contrast => OpParams::Contrast {
+                factor: 1.0 + signed(magnitude(0.9), rng),
+            },
+            Op::Brightness => OpParams::Brightness {
+                factor: 1.0 + signed(magnitude(0.9), rng),
+            },
+            Op::Sharpness => OpParams::Sharpness {
+                factor: 1.0 + signed(magnitude(0.9), rng),
+            },
+        }
+    }
+}
+
 impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
