@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! advbn: train image classifiers that stay accurate when the style of their inputs
 //! changes, by stacking image-space augmenters (AugMix, stylization) with the feature-space
 //! adversary of Adversarial Batch Normalization (AdvBN), on burn.
