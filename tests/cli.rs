@@ -816,7 +816,7 @@ fn bench_json_has_a_row_per_op_pipeline_and_thread_count() {
     let rows: Vec<Value> = serde_json::from_str(&fs::read_to_string(s.path("rows.json")).unwrap()).unwrap();
     let mut names: Vec<String> = op_names().iter().map(|n| n.to_string()).collect();
     names.extend(["randconv", "fourier_mix", "color_transfer", "random_net"].map(String::from));
-    names.extend(["augmix".into(), "augmix-jsd".into()]);
+    names.extend(["augmix", "augmix-jsd", "augmix-torchvision"].map(String::from));
     assert_eq!(rows.len(), 2 * names.len());
     for (row, (threads, name)) in rows
         .iter()

@@ -9,7 +9,7 @@ use super::common::{CliError, CliResult, device};
 use crate::augmenters::corrupt::{Corruption, Preset, time_suite};
 use crate::augmenters::ops::{Op, op_names};
 use crate::augmenters::stylize::default_stages;
-use crate::augmenters::{AugMix, ImageSize, Pipeline, PixelStage, SampleKey, StageContext};
+use crate::augmenters::{AugMix, AugMixVariant, ImageSize, Pipeline, PixelStage, SampleKey, StageContext};
 use crate::bench::{AugmentBenchRow, TrainBenchRow, images_from_tar_gz, time_images, train_throughput};
 use crate::model::Arch;
 
@@ -112,7 +112,7 @@ pub fn run(args: BenchArgs) -> CliResult {
     let mut rows = Vec::new();
     let mut record = |name: &str, threads: usize, images_per_s: f64| {
         println!(
-            "{name:<14} {:>4}px {threads:>3} thread(s) {images_per_s:>12.0} images/s",
+            "{name:<18} {:>4}px {threads:>3} thread(s) {images_per_s:>12.0} images/s",
             args.size
         );
         rows.push(AugmentBenchRow {
@@ -142,8 +142,18 @@ pub fn run(args: BenchArgs) -> CliResult {
             };
             record(name, threads, time_images(&images, threads, args.seconds, &work));
         }
-        let pipeline = Pipeline::new(vec![PixelStage::Augmix(AugMix::default())]).expect("default AugMix");
-        for (name, views) in [("augmix", 1usize), ("augmix-jsd", 2)] {
+        let paper = Pipeline::new(vec![PixelStage::Augmix(AugMix::default())]).expect("default AugMix");
+        let torchvision = Pipeline::new(vec![PixelStage::Augmix(AugMix {
+            variant: AugMixVariant::Torchvision,
+            ..AugMix::default()
+        })])
+        .expect("torchvision AugMix");
+        let augmix_rows = [
+            ("augmix", &paper, 1usize),
+            ("augmix-jsd", &paper, 2),
+            ("augmix-torchvision", &torchvision, 1),
+        ];
+        for (name, pipeline, views) in augmix_rows {
             let work = |i: usize, img: &image::RgbImage| {
                 std::hint::black_box(pipeline.run(img, SampleKey::new(0, 0, i as u64), views));
             };
