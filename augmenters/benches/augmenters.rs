@@ -13,8 +13,7 @@
 //! `... --bench augmenters -- '32x32/(randconv|fourier|color|random)'`)
 
 use std::hint::black_box;
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use advbn_augmenters::ops::OpParams;
@@ -22,38 +21,12 @@ use advbn_augmenters::{AugMix, Augment, ImageSize, SampleKey, StageContext, styl
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use image::RgbImage;
 
-fn cifar_tar() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("ADVBN_CIFAR_TAR") {
-        return Some(PathBuf::from(p));
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    [
-        "../shared/data/cifar10-jpg.tar.gz",
-        "../../shared/data/cifar10-jpg.tar.gz",
-    ]
-    .iter()
-    .map(|rel| root.join(rel))
-    .find(|p| p.exists())
-}
+#[path = "../examples/support/cifar.rs"]
+mod cifar;
 
 fn cifar_images(n: usize) -> Vec<RgbImage> {
-    if let Some(path) = cifar_tar() {
-        let file = std::fs::File::open(&path).expect("open the CIFAR tar");
-        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
-        let mut out = Vec::new();
-        for entry in archive.entries().expect("tar entries") {
-            let mut entry = entry.expect("tar entry");
-            let name = entry.path().expect("entry path").to_string_lossy().into_owned();
-            if name.starts_with("test/") && name.ends_with(".jpg") {
-                let mut bytes = Vec::new();
-                entry.read_to_end(&mut bytes).expect("read entry");
-                out.push(image::load_from_memory(&bytes).expect("decode JPEG").to_rgb8());
-                if out.len() == n {
-                    break;
-                }
-            }
-        }
-        return out;
+    if let Some(path) = cifar::default_tar() {
+        return cifar::test_images(&path, n).expect("read the CIFAR tar");
     }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pillow");
     ["cifar_airplane.png", "cifar_cat.png", "cifar_frog.png"]

@@ -10,45 +10,14 @@
 //! buffer as AugMix does; `--images 1` keeps the image hot in the caches, the situation of an
 //! op inside AugMix (by default 64 images cycle, which at 224x224 exceeds the L2 cache).
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use advbn_augmenters::ops::Op;
 use advbn_augmenters::{AugMix, Augment, ImageSize, SampleKey};
 use image::RgbImage;
 
-fn cifar_images(n: usize) -> Vec<RgbImage> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let tar_path: PathBuf = std::env::var("ADVBN_CIFAR_TAR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            [
-                "../shared/data/cifar10-jpg.tar.gz",
-                "../../shared/data/cifar10-jpg.tar.gz",
-            ]
-            .iter()
-            .map(|rel| root.join(rel))
-            .find(|p| p.exists())
-            .expect("CIFAR-10 tar not found; set ADVBN_CIFAR_TAR")
-        });
-    let file = std::fs::File::open(&tar_path).expect("open the CIFAR tar");
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    let mut out = Vec::new();
-    for entry in archive.entries().expect("tar entries") {
-        let mut entry = entry.expect("tar entry");
-        let name = entry.path().expect("entry path").to_string_lossy().into_owned();
-        if name.starts_with("test/") && name.ends_with(".jpg") {
-            let mut bytes = Vec::new();
-            entry.read_to_end(&mut bytes).expect("read entry");
-            out.push(image::load_from_memory(&bytes).expect("decode JPEG").to_rgb8());
-            if out.len() == n {
-                break;
-            }
-        }
-    }
-    out
-}
+#[path = "support/cifar.rs"]
+mod cifar;
 
 /// On-CPU time of this thread in seconds (Linux schedstat), or `None` elsewhere.
 fn thread_cpu_seconds() -> Option<f64> {
@@ -72,7 +41,8 @@ fn main() {
         s.split(',').map(|v| v.parse().expect("--sizes")).collect()
     });
     let count: usize = arg("--images").map_or(64, |s| s.parse().expect("--images"));
-    let small = cifar_images(count);
+    let tar = cifar::default_tar().expect("CIFAR-10 tar not found; set ADVBN_CIFAR_TAR");
+    let small = cifar::test_images(&tar, count).expect("read the CIFAR tar");
     for size in sizes {
         let images: Vec<RgbImage> = if size == 32 {
             small.clone()

@@ -10,10 +10,11 @@
 //! has fewer than N); without it the images are synthetic 32x32 textures. `--all` adds the
 //! four held-out corruptions.
 
-use std::io::Read;
-
 use advbn_augmenters::corrupt::{Corruption, Preset, time_suite};
 use image::RgbImage;
+
+#[path = "support/cifar.rs"]
+mod cifar;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -28,7 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let mut images = match &tar_path {
-        Some(p) => load_test_images(p, n)?,
+        Some(p) => cifar::test_images(p, n)?,
         None => synthetic(n),
     };
     if images.is_empty() {
@@ -55,26 +56,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     })?;
     println!("{}", timing.table());
     Ok(())
-}
-
-fn load_test_images(path: &str, n: usize) -> Result<Vec<RgbImage>, Box<dyn std::error::Error>> {
-    let file = std::fs::File::open(path)?;
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    let mut out = Vec::new();
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        let name = entry.path()?.to_string_lossy().into_owned();
-        if !(name.starts_with("test/") && name.ends_with(".jpg")) {
-            continue;
-        }
-        let mut bytes = Vec::new();
-        entry.read_to_end(&mut bytes)?;
-        out.push(image::load_from_memory(&bytes)?.to_rgb8());
-        if out.len() == n {
-            break;
-        }
-    }
-    Ok(out)
 }
 
 fn synthetic(n: usize) -> Vec<RgbImage> {

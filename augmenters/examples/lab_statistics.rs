@@ -6,26 +6,19 @@
 //! cargo run --release -p advbn-augmenters --example lab_statistics -- cifar10-jpg.tar.gz
 //! ```
 
-use std::io::Read;
-
 use advbn_augmenters::stylize::LabStats;
+
+#[path = "support/cifar.rs"]
+mod cifar;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::args()
         .nth(1)
         .ok_or("usage: lab_statistics CIFAR_TAR_GZ")?;
-    let file = std::fs::File::open(&path)?;
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    let mut stats = Vec::new();
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        let name = entry.path()?.to_string_lossy().into_owned();
-        if name.starts_with("test/") && name.ends_with(".jpg") {
-            let mut bytes = Vec::new();
-            entry.read_to_end(&mut bytes)?;
-            stats.push(LabStats::of(&image::load_from_memory(&bytes)?.to_rgb8()));
-        }
-    }
+    let stats: Vec<LabStats> = cifar::test_images(&path, usize::MAX)?
+        .iter()
+        .map(LabStats::of)
+        .collect();
     println!("{} images", stats.len());
     let names = [
         "mean_l",

@@ -7,10 +7,11 @@
 //! cargo run --release -p advbn-augmenters --example stylize_sheet -- cifar10-jpg.tar.gz OUT.png [N]
 //! ```
 
-use std::io::Read;
-
 use advbn_augmenters::{Image, ImageSize, SampleKey, StageContext, contact_sheet, stylize};
 use image::RgbImage;
+
+#[path = "support/cifar.rs"]
+mod cifar;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -21,20 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .next()
         .ok_or("usage: stylize_sheet CIFAR_TAR_GZ OUT.png [N]")?;
     let n: usize = args.next().map(|v| v.parse()).transpose()?.unwrap_or(10);
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(std::fs::File::open(&tar)?));
-    let mut images: Vec<RgbImage> = Vec::new();
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        let name = entry.path()?.to_string_lossy().into_owned();
-        if name.starts_with("test/") && name.ends_with(".jpg") {
-            let mut bytes = Vec::new();
-            entry.read_to_end(&mut bytes)?;
-            images.push(image::load_from_memory(&bytes)?.to_rgb8());
-            if images.len() == n {
-                break;
-            }
-        }
-    }
+    let images: Vec<RgbImage> = cifar::test_images(&tar, n)?;
     let mut rows = vec![images.clone()];
     for (_, stage) in stylize::default_stages() {
         let modes: &[bool] = if stage.needs_partner() {

@@ -10,11 +10,13 @@
 //!     [--tar cifar10-jpg.tar.gz] [--n 256] [--size 32] [--seconds 2] [--only NAME]
 //! ```
 
-use std::io::Read;
 use std::time::Instant;
 
 use advbn_augmenters::{AugMix, Image, ImageSize, PixelStage, SampleKey, StageContext, stylize};
 use image::RgbImage;
+
+#[path = "support/cifar.rs"]
+mod cifar;
 
 fn on_cpu_ns() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
@@ -35,7 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let mut images = match tar {
-        Some(path) => load(&path, n)?,
+        Some(path) => cifar::test_images(&path, n)?,
         None => (0..n as u32)
             .map(|i| {
                 RgbImage::from_fn(32, 32, |x, y| {
@@ -97,22 +99,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{name:<26} {:>14.0} {cpu}", count as f64 / wall);
     }
     Ok(())
-}
-
-fn load(path: &str, n: usize) -> Result<Vec<RgbImage>, Box<dyn std::error::Error>> {
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(std::fs::File::open(path)?));
-    let mut out = Vec::new();
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        let name = entry.path()?.to_string_lossy().into_owned();
-        if name.starts_with("test/") && name.ends_with(".jpg") {
-            let mut bytes = Vec::new();
-            entry.read_to_end(&mut bytes)?;
-            out.push(image::load_from_memory(&bytes)?.to_rgb8());
-            if out.len() == n {
-                break;
-            }
-        }
-    }
-    Ok(out)
 }
