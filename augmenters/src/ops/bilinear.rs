@@ -75,8 +75,7 @@ impl Taps {
         let [a, b, c, d, e, f] = *data;
         let (by, ey) = (b * yc, e * yc);
         let (wf, hf) = (w as f64, h as f64);
-        let stride = 3 * w as i32;
-        let (xmax, ymax) = (w as i32 - 2, h as i32 - 1);
+        let bounds = Bounds::of(w, h);
         let mut max_off = 0;
         let n = self.centre.len();
         let (off0, off1) = (&mut self.off0[..n], &mut self.off1[..n]);
@@ -88,32 +87,64 @@ impl Taps {
             let inside = (xs >= 0.0) & (xs < wf) & (ys >= 0.0) & (ys < hf);
             let (xm, ym) = (xs - 0.5, ys - 0.5);
             let (xfl, yfl) = (xm.floor(), ym.floor());
-            let mut fx = weight(xm - xfl);
-            let fy = weight(ym - yfl);
+            let (fx, fy) = (weight(xm - xfl), weight(ym - yfl));
             // SAFETY: clamped to a small range first (max/min also drop a NaN).
             let xi = unsafe { xfl.max(-1.0).min(wf).to_int_unchecked::<i32>() };
             let yi = unsafe { yfl.max(-1.0).min(hf).to_int_unchecked::<i32>() };
-            // Pillow clamps the neighbour indices to the image; a clamped pair is one pixel
-            // twice, which is the same as the pair at the edge with all weight on that pixel.
-            fx = if xi < 0 { 0 } else { fx };
-            fx = if xi > xmax { ONE } else { fx };
-            let x0 = xi.clamp(0, xmax);
-            let r0 = yi.clamp(0, ymax);
-            let r1 = (yi + 1).clamp(0, ymax);
-            let w11 = (fx * fy + ONE / 2) >> FRAC_BITS;
-            let (w01, w10) = (fx - w11, fy - w11);
-            let w00 = ONE - fx - fy + w11;
-            let keep = if inside { -1i32 } else { 0 };
-            let o0 = (r0 * stride + 3 * x0) & keep;
-            let o1 = (r1 * stride + 3 * x0) & keep;
+            let (o0, o1, p0, p1) = pixel_taps((xi, yi), (fx, fy), inside, bounds);
             off0[i] = o0;
             off1[i] = o1;
-            w0[i] = pack(w00, w01) & keep as u32;
-            w1[i] = pack(w10, w11) & keep as u32;
+            w0[i] = p0;
+            w1[i] = p1;
             max_off = max_off.max(o1);
         }
         max_off
     }
+}
+
+/// The row stride in bytes and the largest top-left neighbour indices of a `w x h` source.
+#[derive(Clone, Copy)]
+struct Bounds {
+    stride: i32,
+    xmax: i32,
+    ymax: i32,
+}
+
+impl Bounds {
+    #[inline(always)]
+    fn of(w: usize, h: usize) -> Self {
+        Self {
+            stride: 3 * w as i32,
+            xmax: w as i32 - 2,
+            ymax: h as i32 - 1,
+        }
+    }
+}
+
+/// The taps of one output pixel from its top-left source neighbour `(xi, yi)` and its 14-bit
+/// fractions `(fx, fy)`: the byte offsets of the pair in the upper and the lower source row
+/// and the packed weights of each pair, all zero outside the source (black fill).
+///
+/// Pillow clamps the neighbour indices to the image; a clamped pair is one pixel twice,
+/// which is the same as the pair at the edge with all weight on that pixel.
+#[inline(always)]
+fn pixel_taps((xi, yi): (i32, i32), (fx, fy): (i32, i32), inside: bool, b: Bounds) -> (i32, i32, u32, u32) {
+    let mut fx = fx;
+    fx = if xi < 0 { 0 } else { fx };
+    fx = if xi > b.xmax { ONE } else { fx };
+    let x0 = xi.clamp(0, b.xmax);
+    let r0 = yi.clamp(0, b.ymax);
+    let r1 = (yi + 1).clamp(0, b.ymax);
+    let w11 = (fx * fy + ONE / 2) >> FRAC_BITS;
+    let (w01, w10) = (fx - w11, fy - w11);
+    let w00 = ONE - fx - fy + w11;
+    let keep = if inside { -1i32 } else { 0 };
+    (
+        (r0 * b.stride + 3 * x0) & keep,
+        (r1 * b.stride + 3 * x0) & keep,
+        pack(w00, w01) & keep as u32,
+        pack(w10, w11) & keep as u32,
+    )
 }
 
 /// Fixed-point stepping of a general map's source coordinates along an output row: the
@@ -194,8 +225,7 @@ impl Taps {
     ) -> i32 {
         debug_assert_eq!(start % 8, 0);
         let (by, ey) = (data[1] * yc, data[4] * yc);
-        let stride = 3 * w as i32;
-        let (xmax, ymax) = (w as i32 - 2, h as i32 - 1);
+        let bounds = Bounds::of(w, h);
         let round = 1i32 << (s.bits - 15);
         let mut max_off = 0;
         let n = self.centre.len();
@@ -208,27 +238,14 @@ impl Taps {
             let x = anchor.0 + lane * s.step_x + round;
             let y = anchor.1 + lane * s.step_y + round;
             let (xi, yi) = (x >> s.bits, y >> s.bits);
-            let mut fx = (x >> (s.bits - 14)) & (ONE - 1);
+            let fx = (x >> (s.bits - 14)) & (ONE - 1);
             let fy = (y >> (s.bits - 14)) & (ONE - 1);
-            fx = if xi < 0 { 0 } else { fx };
-            fx = if xi > xmax { ONE } else { fx };
-            let x0 = xi.clamp(0, xmax);
-            let r0 = yi.clamp(0, ymax);
-            let r1 = (yi + 1).clamp(0, ymax);
-            let w11 = (fx * fy + ONE / 2) >> FRAC_BITS;
-            let (w01, w10) = (fx - w11, fy - w11);
-            let w00 = ONE - fx - fy + w11;
-            let keep = if (inside.0..inside.1).contains(&i) {
-                -1i32
-            } else {
-                0
-            };
-            let o0 = (r0 * stride + 3 * x0) & keep;
-            let o1 = (r1 * stride + 3 * x0) & keep;
+            let is_inside = (inside.0..inside.1).contains(&i);
+            let (o0, o1, p0, p1) = pixel_taps((xi, yi), (fx, fy), is_inside, bounds);
             self.off0[i] = o0;
             self.off1[i] = o1;
-            self.w0[i] = pack(w00, w01) & keep as u32;
-            self.w1[i] = pack(w10, w11) & keep as u32;
+            self.w0[i] = p0;
+            self.w1[i] = p1;
             max_off = max_off.max(o1);
         }
         max_off
