@@ -2,11 +2,13 @@
 //! written atomically (temporary file, fsync, rename), so a crash or kill mid-write leaves
 //! the previous checkpoint intact.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use super::atomic::write_atomic;
 
 use crate::model::Arch;
 
@@ -47,24 +49,14 @@ impl Checkpoint {
     /// Writes the checkpoint to `path` atomically.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
         let state = serde_json::to_vec(&self.state).expect("state serializes");
-        let tmp = path.with_extension("bin.tmp");
-        {
-            let mut file = File::create(&tmp)?;
+        write_atomic(path, |file| {
             file.write_all(MAGIC)?;
             for part in [&state[..], &self.model[..], &self.optimizer[..]] {
                 file.write_all(&(part.len() as u64).to_le_bytes())?;
                 file.write_all(part)?;
             }
-            file.sync_all()?;
-        }
-        fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent() {
-            // Persist the rename itself.
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
-            }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Reads a checkpoint; errors name the file.
@@ -106,6 +98,7 @@ impl Checkpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn sample() -> Checkpoint {
         Checkpoint {

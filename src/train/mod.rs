@@ -1,5 +1,6 @@
 //! Training: losses, optimizer and schedules, the loop, checkpoints and metrics.
 
+mod atomic;
 mod checkpoint;
 mod loss;
 mod run_data;

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::atomic::write_atomic;
+
 /// The data a run was trained on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunData {
@@ -25,8 +27,10 @@ impl RunData {
     /// Writes `data.json` into `run_dir`.
     pub fn write(&self, run_dir: &Path) -> Result<(), String> {
         let path = run_data_path(run_dir);
-        std::fs::write(&path, serde_json::to_string_pretty(self).expect("json"))
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        write_atomic(&path, |out| {
+            serde_json::to_writer_pretty(out, self).map_err(std::io::Error::other)
+        })
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
     }
 
     /// Reads `data.json` from `run_dir`.

@@ -17,6 +17,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::atomic::write_atomic;
 use super::checkpoint::{Checkpoint, LoopState, checkpoint_path};
 use super::schedule::learning_rate;
 use super::step::{StepPlan, train_step};
@@ -194,8 +195,10 @@ pub fn train(setup: TrainSetup) -> Result<TrainSummary, TrainError> {
             }
             model = load_network(&ck, &device).map_err(TrainError::Io)?;
         }
-        fs::write(recipe_path(run_dir), recipe.to_toml())
-            .map_err(io_err(format!("cannot write {}", recipe_path(run_dir).display())))?;
+        write_atomic(&recipe_path(run_dir), |out| {
+            out.write_all(recipe.to_toml().as_bytes())
+        })
+        .map_err(io_err(format!("cannot write {}", recipe_path(run_dir).display())))?;
         let run_info = json!({
             "recipe": recipe.name,
             "seed": recipe.train.seed,
@@ -204,10 +207,9 @@ pub fn train(setup: TrainSetup) -> Result<TrainSummary, TrainError> {
             "train_samples": setup.train.len(),
             "advbn_version": env!("CARGO_PKG_VERSION"),
         });
-        fs::write(
-            run_dir.join("run.json"),
-            serde_json::to_string_pretty(&run_info).expect("json"),
-        )
+        write_atomic(&run_dir.join("run.json"), |out| {
+            serde_json::to_writer_pretty(out, &run_info).map_err(std::io::Error::other)
+        })
         .map_err(io_err("cannot write run.json"))?;
         let _ = fs::remove_file(metrics_path(run_dir));
         let state = LoopState {
@@ -440,7 +442,7 @@ fn truncate_metrics(path: &Path, keep_until_step: u64) -> std::io::Result<()> {
                 .is_some_and(|s| s <= keep_until_step)
         })
         .collect();
-    let tmp = path.with_extension("jsonl.tmp");
-    fs::write(&tmp, kept.iter().map(|l| format!("{l}\n")).collect::<String>())?;
-    fs::rename(tmp, path)
+    write_atomic(path, |out| {
+        kept.iter().try_for_each(|line| writeln!(out, "{line}"))
+    })
 }
