@@ -97,8 +97,14 @@ fn toy_batch(step: usize, n: usize, device: &Device) -> (Tensor<4>, Tensor<1, In
 /// Trains `steps` steps with AdvBN and returns the final clean training accuracy.
 fn train(steps: usize) -> f64 {
     let device = Device::flex().autodiff();
-    device.seed(0);
-    let mut model = MyNet::new(&device).reset_adv_bn();
+    // Seeded initialisation that other threads of the process cannot disturb.
+    let mut model = advbn::device::with_seed(&device, 0, || {
+        let net = MyNet::new(&device);
+        // burn draws weights on first use: draw them here, inside the seeded section.
+        advbn::model::materialize_parameters(&net);
+        net
+    })
+    .reset_adv_bn();
     let adversary = AdvBn::new(AdvBnConfig {
         cut: Cut::Stage1,
         ..AdvBnConfig::default()

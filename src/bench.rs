@@ -35,8 +35,11 @@ pub fn train_throughput(
     device: &Device,
 ) -> TrainBenchRow {
     let device = device.clone().autodiff();
-    device.seed(0);
-    let mut model = Network::new(arch, 10, &device);
+    let (mut model, images) = crate::device::with_seed(&device, 0, || {
+        let model = Network::new(arch, 10, &device);
+        let images = Tensor::<4>::random([batch, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
+        (model, images)
+    });
     if advbn {
         model = model.reset_adv_bn();
     }
@@ -56,7 +59,6 @@ pub fn train_throughput(
             .expect("default AdvBN config is valid")
         }),
     };
-    let images = Tensor::<4>::random([batch, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
     let targets = Tensor::<1, Int>::from_data(
         TensorData::new((0..batch as i64).map(|i| i % 10).collect::<Vec<_>>(), [batch]),
         &device,
@@ -92,8 +94,11 @@ pub fn train_throughput(
 
 /// Forward-only throughput of `arch` (evaluation mode), for reference.
 pub fn eval_throughput(arch: Arch, batch: usize, iters: usize, device: &Device) -> f64 {
-    let model = Network::new(arch, 10, device);
-    let images = Tensor::<4>::random([batch, 3, 32, 32], Distribution::Normal(0.0, 1.0), device);
+    let (model, images) = crate::device::with_rng_exclusive(|| {
+        let model = Network::new(arch, 10, device);
+        let images = Tensor::<4>::random([batch, 3, 32, 32], Distribution::Normal(0.0, 1.0), device);
+        (model, images)
+    });
     let start = Instant::now();
     for _ in 0..iters {
         let _ = model

@@ -2,8 +2,47 @@
 //! compiled in with a cargo feature.
 
 use std::str::FromStr;
+use std::sync::Mutex;
 
 use burn::tensor::Device;
+
+/// Seeds `device` and runs `draw` while no other seeded section of this process runs.
+///
+/// burn's backends keep one random generator per process, so `device.seed(s)` followed by
+/// random draws (weight initialisation, `Tensor::random`) gives the values of seed `s` only
+/// if no other thread seeds or draws in between; two trainings in one process (parallel
+/// tests, a user's threads) would otherwise get each other's numbers. Every section of this
+/// crate that draws from that generator goes through here or [`with_rng_exclusive`].
+///
+/// ```
+/// use advbn::device::with_seed;
+/// use advbn::model::{Arch, BnMode, Network, SplitModel};
+/// use burn::tensor::{Device, Tensor};
+/// let device = Device::flex();
+/// let logits = |seed| {
+///     let net = with_seed(&device, seed, || Network::new(Arch::Tiny, 3, &device));
+///     let out = net.forward(Tensor::ones([1, 3, 32, 32], &device), BnMode::EVAL);
+///     out.into_data().try_to_vec::<f32>().unwrap()
+/// };
+/// assert_eq!(logits(5), logits(5));
+/// assert_ne!(logits(5), logits(6));
+/// ```
+pub fn with_seed<R>(device: &Device, seed: u64, draw: impl FnOnce() -> R) -> R {
+    with_rng_exclusive(|| {
+        device.seed(seed);
+        draw()
+    })
+}
+
+/// Runs `draw`, whose random values do not matter (weights a checkpoint is about to
+/// replace), while no [`with_seed`] section runs: its draws still advance burn's
+/// process-wide generator and must not land inside a seeded section.
+pub fn with_rng_exclusive<R>(draw: impl FnOnce() -> R) -> R {
+    static RNG_USERS: Mutex<()> = Mutex::new(());
+    // A panic inside another section leaves nothing half-done that matters here.
+    let _only_us = RNG_USERS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    draw()
+}
 
 /// A device as named on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -222,9 +222,11 @@ mod tests {
     /// A tiny network with populated running statistics, and a fixed batch's stage-1 features.
     fn fixture() -> Fixture {
         let device = Device::flex().autodiff();
-        device.seed(7);
-        let model = Network::new(Arch::Tiny, 4, &device);
-        let images = Tensor::<4>::random([16, 3, 8, 8], Distribution::Normal(0.0, 1.0), &device);
+        let (model, images) = crate::device::with_seed(&device, 7, || {
+            let model = Network::new(Arch::Tiny, 4, &device);
+            let images = Tensor::<4>::random([16, 3, 8, 8], Distribution::Normal(0.0, 1.0), &device);
+            (model, images)
+        });
         for _ in 0..3 {
             let _ = model.forward(images.clone(), BnMode::TRAIN);
             let _ = model.forward(images.clone(), BnMode::TRAIN_ADV);

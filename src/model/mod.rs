@@ -152,8 +152,9 @@ pub enum Network {
 }
 
 impl Network {
-    /// Builds `arch` for `classes` classes on `device` (weights from the device's RNG: seed
-    /// it first with `device.seed(..)` for reproducible initialisation).
+    /// Builds `arch` for `classes` classes on `device`, its weights drawn now from the
+    /// device's RNG (build it inside [`crate::device::with_seed`] for reproducible
+    /// initialisation; see [`materialize_parameters`]).
     ///
     /// ```
     /// use advbn::model::{Arch, Network, SplitModel, BnMode};
@@ -164,13 +165,46 @@ impl Network {
     /// assert_eq!(logits.dims(), [2, 10]);
     /// ```
     pub fn new(arch: Arch, classes: usize, device: &Device) -> Self {
-        match arch {
+        let net = match arch {
             Arch::Tiny => Network::Tiny(TinyCnn::new(16, classes, device)),
             Arch::Resnet20 => Network::Resnet20(ResNet20::new(3, classes, device)),
             Arch::PreactResnet18 => Network::PreactResnet18(PreActResNet18::new(classes, device)),
             Arch::Wrn40_2 => Network::Wrn40_2(WideResNet::new(40, 2, classes, device)),
+        };
+        materialize_parameters(&net);
+        net
+    }
+}
+
+/// Draws every lazily initialised float parameter of `module` now.
+///
+/// burn initialises a parameter on its first use, not when the module is built, so the
+/// random draws of a freshly built model would otherwise happen at its first forward pass,
+/// outside any [`crate::device::with_seed`] section and interleaved with whatever else the
+/// process draws. [`Network::new`] calls this; call it on your own modules inside the seeded
+/// section.
+///
+/// ```
+/// use advbn::device::with_seed;
+/// use advbn::model::materialize_parameters;
+/// use burn::nn::LinearConfig;
+/// use burn::tensor::Device;
+/// let device = Device::flex();
+/// let layer = with_seed(&device, 3, || {
+///     let layer = LinearConfig::new(4, 2).init(&device);
+///     materialize_parameters(&layer);
+///     layer
+/// });
+/// assert_eq!(layer.weight.dims(), [4, 2]);
+/// ```
+pub fn materialize_parameters<M: Module>(module: &M) {
+    struct Touch;
+    impl burn::module::ModuleVisitor for Touch {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            let _ = param.val();
         }
     }
+    module.visit(&mut Touch);
 }
 
 macro_rules! dispatch {
@@ -250,7 +284,7 @@ mod tests {
             (Arch::Wrn40_2, [32, 64, 128], [32, 16, 8], (2_190_000, 2_260_000)),
         ];
         for (arch, channels, sizes, (lo, hi)) in cases {
-            let net = Network::new(arch, 10, &device);
+            let net = crate::device::with_rng_exclusive(|| Network::new(arch, 10, &device));
             for (k, cut) in [Cut::Stage1, Cut::Stage2, Cut::Stage3].into_iter().enumerate() {
                 assert_eq!(
                     dims_at(&net, cut),
@@ -271,9 +305,11 @@ mod tests {
     #[test]
     fn segments_compose_into_the_whole_network() {
         let device = Device::flex();
-        device.seed(1);
-        let net = Network::new(Arch::Resnet20, 10, &device);
-        let x = Tensor::<4>::random([2, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
+        let (net, x) = crate::device::with_seed(&device, 1, || {
+            let net = Network::new(Arch::Resnet20, 10, &device);
+            let x = Tensor::<4>::random([2, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
+            (net, x)
+        });
         let whole = net.forward(x.clone(), BnMode::EVAL);
         let f1 = net.segment(x, Cut::Input, Cut::Stage1, BnMode::EVAL);
         let f2 = net.segment(f1, Cut::Stage1, Cut::Stage2, BnMode::EVAL);

@@ -157,8 +157,7 @@ fn batch(device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
 #[test]
 fn frozen_stem_gets_no_update_and_the_head_does() {
     let device = Device::flex().autodiff();
-    device.seed(3);
-    let model = Network::new(Arch::Tiny, 2, &device);
+    let model = crate::device::with_seed(&device, 3, || Network::new(Arch::Tiny, 2, &device));
     let (images, targets) = batch(&device);
     // Populate running statistics first.
     let _ = model.forward(images.clone(), BnMode::TRAIN);

@@ -122,14 +122,16 @@ pub fn optimizer_for(recipe: &Recipe) -> ModuleOptimizer {
 pub fn load_network(checkpoint: &Checkpoint, device: &Device) -> Result<Network, String> {
     let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(checkpoint.model.clone()))
         .map_err(|e| format!("checkpoint model is unreadable: {e}"))?;
-    Network::new(checkpoint.state.arch, checkpoint.state.classes, device)
-        .try_load_record(record)
-        .map_err(|e| {
-            format!(
-                "checkpoint does not fit the network: {}",
-                shorten(&e.to_string(), 300)
-            )
-        })
+    crate::device::with_rng_exclusive(|| {
+        Network::new(checkpoint.state.arch, checkpoint.state.classes, device)
+    })
+    .try_load_record(record)
+    .map_err(|e| {
+        format!(
+            "checkpoint does not fit the network: {}",
+            shorten(&e.to_string(), 300)
+        )
+    })
 }
 
 /// `text` cut to at most `max` characters (burn lists every missing tensor).
@@ -179,8 +181,9 @@ pub fn train(setup: TrainSetup) -> Result<TrainSummary, TrainError> {
                 run_dir.display()
             )));
         }
-        device.seed(recipe.train.seed);
-        let mut model = Network::new(recipe.model.arch, setup.classes, &device);
+        let mut model = crate::device::with_seed(&device, recipe.train.seed, || {
+            Network::new(recipe.model.arch, setup.classes, &device)
+        });
         if let Some(path) = &setup.init_from {
             let ck = Checkpoint::load(path).map_err(TrainError::Io)?;
             if ck.state.arch != recipe.model.arch || ck.state.classes != setup.classes {
