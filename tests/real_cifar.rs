@@ -53,7 +53,7 @@ fn resnet20_two_epochs_on_real_cifar_beats_chance_clearly() {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no accuracy in: {stdout}"));
     println!("ResNet-20, 2 epochs on 1000 CIFAR-10 images: {accuracy:.1}% test accuracy (chance 10%)");
-    // Measured 30.4% with this seed; chance is 10%.
+    // Measured 31.0% with this seed; chance is 10%.
     assert!(
         accuracy > 20.0,
         "test accuracy {accuracy}% is not clearly better than chance"

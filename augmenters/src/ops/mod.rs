@@ -278,7 +278,6 @@ impl Op {
     /// [`sample_level`]); `size` gives the translation range.
     pub fn sample(self, severity: f64, rng: &mut AugRng, size: ImageSize) -> OpParams {
         let level = sample_level(severity, rng);
-        let signed = |v: f64, rng: &mut AugRng| if rng.random::<bool>() { -v } else { v };
         match self {
             Op::Autocontrast => OpParams::Autocontrast,
             Op::Equalize => OpParams::Equalize,
@@ -318,9 +317,7 @@ impl Op {
             },
         }
     }
-}
 
-impl Op {
     /// Draws the op's value as torchvision's `AugMix` transform does at `severity`: every
     /// op has 10 magnitude bins spread evenly from 0 to its maximum, a bin is drawn uniformly
     /// among the first `severity`, and the signed ops (geometry and enhance) take a random
@@ -351,7 +348,6 @@ impl Op {
         };
         // The magnitude of bin `bin` in `linspace(0, max, 10)`.
         let magnitude = |max: f64| max * bin / (BINS - 1.0);
-        let signed = |v: f64, rng: &mut AugRng| if rng.random::<bool>() { -v } else { v };
         match self {
             Op::Autocontrast => OpParams::Autocontrast,
             Op::Equalize => OpParams::Equalize,
@@ -401,6 +397,11 @@ impl fmt::Display for Op {
 /// Every op name, in [`Op::ALL`] order.
 pub fn op_names() -> Vec<&'static str> {
     Op::ALL.iter().map(|op| op.name()).collect()
+}
+
+/// `v` or `-v`, with equal odds.
+fn signed(v: f64, rng: &mut AugRng) -> f64 {
+    if rng.random::<bool>() { -v } else { v }
 }
 
 /// The AugMix reference's `sample_level(n)`: a level uniform in `[0.1, n)`.
