@@ -16,7 +16,7 @@ fn main() -> anyhow::Result<()> {
     let opts = LoadOptions {
         train_limit: Some(200),
         test_limit: Some(200),
-        seed: 0,
+        ..Default::default()
     };
     let splits = load(&spec, &opts)?;
     let mut sets = vec![&splits.train, &splits.test];

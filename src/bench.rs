@@ -164,19 +164,25 @@ pub fn time_images(
     min_seconds: f64,
     work: &(dyn Fn(usize, &image::RgbImage) + Sync),
 ) -> f64 {
+    time_items(images.len(), threads, min_seconds, &|i| work(i, &images[i]))
+}
+
+/// Times `work(i)` for every `i` in `0..count` repeatedly for at least `min_seconds` (after
+/// one warm-up pass) on a pool of `threads` threads; returns items per second.
+pub fn time_items(count: usize, threads: usize, min_seconds: f64, work: &(dyn Fn(usize) + Sync)) -> f64 {
     use rayon::prelude::*;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
         .expect("a thread pool");
     pool.install(|| {
-        let pass = || images.par_iter().enumerate().for_each(|(i, img)| work(i, img));
+        let pass = || (0..count).into_par_iter().for_each(work);
         pass();
         let start = Instant::now();
         let mut done = 0usize;
         while start.elapsed().as_secs_f64() < min_seconds {
             pass();
-            done += images.len();
+            done += count;
         }
         done as f64 / start.elapsed().as_secs_f64()
     })

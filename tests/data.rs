@@ -16,6 +16,7 @@ fn limits(train: usize, test: usize, seed: u64) -> LoadOptions {
         train_limit: Some(train),
         test_limit: Some(test),
         seed,
+        ..Default::default()
     }
 }
 
@@ -28,18 +29,24 @@ fn cifar10_jpeg_folder_loads_a_stratified_subset() {
     assert_eq!(splits.classes(), CIFAR10_CLASSES.map(String::from));
     assert_eq!(splits.train.class_counts(), vec![30; 10]);
     assert_eq!(splits.test.class_counts(), vec![10; 10]);
-    assert_eq!(splits.train.image_size(), Some((32, 32)));
     assert!(splits.shifts.is_empty());
     // Real photographs: every image has some variation, and not all images are the same.
-    for img in splits.train.images() {
+    let images = |set: &advbn::data::ImageDataset| -> Vec<image::RgbImage> {
+        (0..set.len())
+            .map(|i| set.load(i).unwrap().into_owned())
+            .collect()
+    };
+    let train = images(&splits.train);
+    for img in &train {
+        assert_eq!(img.dimensions(), (32, 32));
         let raw = img.as_raw();
         assert!(raw.iter().max() > raw.iter().min(), "a flat image was decoded");
     }
-    assert_ne!(splits.train.images()[0], splits.train.images()[1]);
+    assert_ne!(train[0], train[1]);
     // Deterministic in the seed.
     assert_eq!(splits, load(&spec, &limits(300, 100, 0)).unwrap());
     let other = load(&spec, &limits(300, 100, 1)).unwrap();
-    assert_ne!(splits.train.images(), other.train.images());
+    assert_ne!(train, images(&other.train));
 }
 
 #[test]
@@ -62,7 +69,12 @@ fn corrupt_real_jpeg_is_reported_with_its_path() {
     let bad = dir.path().join("train/dog/0001.jpg");
     let bytes = fs::read(&bad).unwrap();
     fs::write(&bad, &bytes[..bytes.len() * 2 / 3]).unwrap();
-    let err = load(&spec, &LoadOptions::default()).unwrap_err();
+    // Listing succeeds (nothing is decoded up front); reading the file fails, naming it.
+    let splits = load(&spec, &LoadOptions::default()).unwrap();
+    let index = (0..splits.train.len())
+        .find(|&i| splits.train.path(i) == Some(bad.as_path()))
+        .unwrap();
+    let err = splits.train.load(index).unwrap_err();
     assert!(matches!(err, DataError::Decode { .. }), "{err}");
     let message = err.to_string();
     assert!(message.contains(&bad.display().to_string()), "{message}");
@@ -85,7 +97,7 @@ fn installed_fashion_mnist_loads_when_present() {
     assert_eq!(all.test.labels()[..10], [9, 2, 1, 1, 6, 1, 4, 6, 5, 7]);
     // Grey replicated to RGB.
     assert!(
-        all.train.images()[0]
+        all.train.decoded().unwrap()[0]
             .pixels()
             .all(|p| p[0] == p[1] && p[1] == p[2])
     );
@@ -121,9 +133,9 @@ fn cifar10_binary_files_load_through_the_spec() {
     let spec: DataSpec = format!("cifar10:{}", dir.path().display()).parse().unwrap();
     let splits = load(&spec, &LoadOptions::default()).unwrap();
     assert_eq!((splits.train.len(), splits.test.len()), (50, 10));
-    let (img, label) = splits.train.get(23).unwrap();
+    let (img, label) = (splits.train.load(23).unwrap(), splits.train.label(23));
     assert_eq!((img.get_pixel(31, 31).0, label), ([2, 3, 200], 3));
-    assert_eq!(splits.test.get(7).unwrap().0.get_pixel(0, 0).0, [5, 7, 200]);
+    assert_eq!(splits.test.load(7).unwrap().get_pixel(0, 0).0, [5, 7, 200]);
 }
 
 #[test]

@@ -62,6 +62,7 @@ pub fn run(args: EvalArgs) -> CliResult {
             train_limit: Some(1),
             test_limit: args.test_limit.or(trained_on.test_limit),
             seed: recipe.train.seed,
+            files: recipe.data.file_options(),
         },
     )?;
     if splits.classes().len() != ck.state.classes {

@@ -101,6 +101,7 @@ pub fn run(args: StudyArgs) -> CliResult {
         train_limit: args.train_limit,
         test_limit: args.test_limit.or(args.quick.then_some(QUICK_TEST_LIMIT)),
         seed: recipes[0].train.seed,
+        files: recipes[0].data.file_options(),
     };
     let data = load_data(&spec, &options)?;
     let mut notes = vec![format!(

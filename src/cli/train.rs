@@ -138,6 +138,7 @@ pub fn run(args: TrainArgs) -> CliResult {
             train_limit: data.train_limit,
             test_limit: data.test_limit,
             seed: recipe.train.seed,
+            files: recipe.data.file_options(),
         },
     )?;
     let classes = splits.classes().len();
@@ -145,6 +146,7 @@ pub fn run(args: TrainArgs) -> CliResult {
         std::fs::create_dir_all(&run_dir)
             .map_err(|e| CliError(format!("cannot create {}: {e}", run_dir.display())))?;
         data.write(&run_dir).map_err(CliError)?;
+        write_classes(&run_dir, splits.classes()).map_err(CliError)?;
     }
     eprintln!(
         "training `{}` ({}, {} epochs, batch {}) into {}",
@@ -184,4 +186,20 @@ pub fn run(args: TrainArgs) -> CliResult {
     );
     println!("run directory: {}", run_dir.display());
     Ok(())
+}
+
+/// The file that lists a run's class names, one per line in label order (label `i` is line
+/// `i + 1`): torchvision's `ImageFolder` order for folders.
+pub fn classes_path(run_dir: &std::path::Path) -> PathBuf {
+    run_dir.join("classes.txt")
+}
+
+/// Writes [`classes_path`] atomically.
+fn write_classes(run_dir: &std::path::Path, classes: &[String]) -> Result<(), String> {
+    let path = classes_path(run_dir);
+    crate::train::write_atomic(&path, |out| {
+        use std::io::Write;
+        classes.iter().try_for_each(|c| writeln!(out, "{c}"))
+    })
+    .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }

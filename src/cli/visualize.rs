@@ -71,6 +71,7 @@ pub fn run(args: VisualizeArgs) -> CliResult {
             train_limit: Some(1),
             test_limit: Some(args.images.max(ck.state.classes)),
             seed: recipe.train.seed,
+            files: recipe.data.file_options(),
         },
     )?;
     let count = args.images.min(splits.test.len());
@@ -97,8 +98,12 @@ pub fn run(args: VisualizeArgs) -> CliResult {
             .try_to_vec::<f32>()
             .map_err(|e| CliError(format!("{e:?}")))
     };
+    let shown: Vec<image::RgbImage> = (0..count)
+        .map(|i| splits.test.load(i).map(std::borrow::Cow::into_owned))
+        .collect::<Result<_, _>>()
+        .map_err(CliError::from_display)?;
     let grid = render_feature_grid(
-        &splits.test.images()[..count],
+        &shown,
         &floats(features.detach())?,
         &floats(attack.features)?,
         dims,

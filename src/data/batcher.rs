@@ -2,18 +2,24 @@
 //! sample's own random streams), in parallel, normalized into CHW floats, prefetched on a
 //! worker thread ahead of the training step.
 
-use std::sync::Arc;
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use image::RgbImage;
 use rand::RngExt;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::augmenters::{Image, Pipeline, Sample, SampleKey, augment_batch_with_partners};
+use super::DataError;
+use crate::augmenters::{Image, Pipeline, SampleKey, StageContext, Views};
 
-/// Anything that holds labelled RGB images addressable by index.
+/// Anything that holds labelled RGB images addressable by index: in memory, or files
+/// decoded on demand (the batcher calls [`ImageSource::load`] on its worker threads).
 pub trait ImageSource: Send + Sync {
     /// Number of samples.
     fn len(&self) -> usize;
@@ -21,10 +27,19 @@ pub trait ImageSource: Send + Sync {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// The image of sample `index`.
-    fn image(&self, index: usize) -> &RgbImage;
+    /// The image of sample `index` (borrowed when held in memory, decoded otherwise).
+    fn load(&self, index: usize) -> Result<Cow<'_, RgbImage>, DataError>;
     /// The class of sample `index`.
     fn label(&self, index: usize) -> u32;
+    /// Whether a sample whose file does not decode is left out of its batch (with a
+    /// warning) instead of stopping the run.
+    fn skips_corrupt(&self) -> bool {
+        false
+    }
+    /// The file sample `index` is read from, for sources backed by files.
+    fn path(&self, _index: usize) -> Option<&std::path::Path> {
+        None
+    }
 }
 
 /// Per-channel normalization applied after the image-space stack: `(x - mean) / std` on
@@ -110,6 +125,9 @@ pub struct HostBatch {
     pub targets: Vec<i64>,
     /// Dataset index of each sample.
     pub indices: Vec<usize>,
+    /// Files left out of this batch because they did not decode (only with
+    /// `data.on_corrupt = "skip"`).
+    pub skipped: Vec<PathBuf>,
 }
 
 impl HostBatch {
@@ -139,69 +157,139 @@ impl HostBatch {
 /// An error while making a batch.
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
-    /// Images of one batch differ in size.
+    /// Images of one batch differ in size after the pipeline's shared stages.
     #[error(
-        "sample {index} is {got:?} (width x height) but sample {first} is {expected:?}: all images must have one size"
+        "sample {index} is {}x{} but sample {first} is {}x{} after the recipe's shared pixel stages: a batch needs one size; for photos of mixed sizes start the recipe with `random_resized_crop` (training) and set `data.image_size` (evaluation: `center_crop`)",
+        got.0, got.1, expected.0, expected.1
     )]
     SizeMismatch {
         /// The odd sample.
         index: usize,
-        /// Its size.
+        /// Its size (width, height).
         got: (u32, u32),
         /// The first sample of the batch.
         first: usize,
         /// The first sample's size.
         expected: (u32, u32),
     },
+    /// A sample could not be read or decoded.
+    #[error("{0}")]
+    Data(#[from] DataError),
+    /// Every sample of the batch was skipped as corrupt.
+    #[error("every file of a batch was skipped as corrupt (first: {})", .0.display())]
+    AllSkipped(PathBuf),
 }
 
-/// Runs the stack over `indices` of `source` (in parallel) and lays the result out.
+/// Files already warned about as corrupt in this process: one warning per file, however
+/// many epochs meet it.
+static WARNED_CORRUPT: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
+
+fn warn_corrupt_once(error: &DataError) {
+    let DataError::Decode { path, .. } = error else {
+        return;
+    };
+    let mut warned = WARNED_CORRUPT.lock().unwrap_or_else(|e| e.into_inner());
+    if warned.get_or_insert_with(HashSet::new).insert(path.clone()) {
+        eprintln!("warning: skipping {error} (data.on_corrupt = \"skip\")");
+    }
+}
+
+/// One sample through the pipeline: `Ok(None)` when its file is corrupt and the source
+/// skips corrupt files.
+fn augment_sample(
+    source: &dyn ImageSource,
+    index: usize,
+    plan: &BatchPlan,
+    epoch: u64,
+) -> Result<Option<Views>, DataError> {
+    let image = match source.load(index) {
+        Ok(image) => image,
+        Err(e @ DataError::Decode { .. }) if source.skips_corrupt() => {
+            warn_corrupt_once(&e);
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    let key = SampleKey::new(plan.run_seed, epoch, index as u64);
+    // Stylizers that need a partner (fourier_mix, color_transfer) get another sample of the
+    // dataset, drawn from the sample's own stream: independent of the batch's composition.
+    // A skipped (corrupt) partner leaves the stylizer its documented random target.
+    let partner: Option<Cow<'_, RgbImage>> = match key.partner_index(source.len() as u64) {
+        Some(j) if plan.pipeline.needs_partner() => match source.load(j as usize) {
+            Ok(p) => Some(p),
+            Err(e @ DataError::Decode { .. }) if source.skips_corrupt() => {
+                warn_corrupt_once(&e);
+                None
+            }
+            Err(e) => return Err(e),
+        },
+        _ => None,
+    };
+    let context = StageContext {
+        partner: partner.as_deref(),
+    };
+    Ok(Some(plan.pipeline.run_with(
+        &image,
+        key,
+        plan.augmented_views,
+        context,
+    )))
+}
+
+/// Runs the stack over `indices` of `source` and lays the result out.
+///
+/// Each sample is loaded (decoded, for file-backed sets) and augmented on rayon's worker
+/// threads, with its own random streams, so the batch does not depend on the thread count
+/// or on which other samples share the batch. A corrupt file is an error naming it, unless
+/// the source skips corrupt files: then the sample is left out and listed in
+/// [`HostBatch::skipped`].
 pub fn make_batch(
     source: &dyn ImageSource,
     indices: &[usize],
     plan: &BatchPlan,
     epoch: u64,
 ) -> Result<HostBatch, BatchError> {
-    let first = indices[0];
-    let (w0, h0) = source.image(first).dimensions();
-    for &i in indices {
-        let got = source.image(i).dimensions();
+    let outputs: Vec<Result<Option<Views>, DataError>> = indices
+        .par_iter()
+        .map(|&i| augment_sample(source, i, plan, epoch))
+        .collect();
+    let mut kept: Vec<(usize, Views)> = Vec::with_capacity(indices.len());
+    let mut skipped = Vec::new();
+    for (&i, out) in indices.iter().zip(outputs) {
+        match out? {
+            Some(views) => kept.push((i, views)),
+            None => skipped.push(i),
+        }
+    }
+    let skipped: Vec<PathBuf> = skipped.iter().map(|&i| source_path(source, i)).collect();
+    let Some((first, first_views)) = kept.first() else {
+        return Err(BatchError::AllSkipped(
+            skipped.into_iter().next().unwrap_or_default(),
+        ));
+    };
+    let dims = |views: &Views| {
+        let size = views.clean.size();
+        (size.width, size.height)
+    };
+    let (w0, h0) = dims(first_views);
+    for (i, views) in &kept {
+        let got = dims(views);
         if got != (w0, h0) {
             return Err(BatchError::SizeMismatch {
-                index: i,
+                index: *i,
                 got,
-                first,
+                first: *first,
                 expected: (w0, h0),
             });
         }
     }
-    let samples: Vec<Sample> = indices
-        .iter()
-        .map(|&i| Sample {
-            index: i as u64,
-            image: source.image(i),
-        })
-        .collect();
-    // Stylizers that need a partner (fourier_mix, color_transfer) get another sample of the
-    // dataset, drawn from the sample's own stream: independent of the batch's composition.
-    let outputs = augment_batch_with_partners(
-        &plan.pipeline,
-        &samples,
-        plan.run_seed,
-        epoch,
-        plan.augmented_views,
-        |key| {
-            key.partner_index(source.len() as u64)
-                .map(|j| source.image(j as usize))
-        },
-    );
-    let n = indices.len();
+    let n = kept.len();
     let views = plan.views_per_sample();
     let plane = (w0 * h0) as usize;
     let per_image = 3 * plane;
     let mut images = vec![0f32; views * n * per_image];
     let with_clean = plan.include_clean || plan.augmented_views == 0;
-    for (s, out) in outputs.iter().enumerate() {
+    for (s, (_, out)) in kept.iter().enumerate() {
         let mut chosen: Vec<&Image> = Vec::with_capacity(views);
         if with_clean {
             chosen.push(&out.clean);
@@ -216,9 +304,16 @@ pub fn make_batch(
         images,
         views,
         image_shape: [3, h0 as usize, w0 as usize],
-        targets: indices.iter().map(|&i| i64::from(source.label(i))).collect(),
-        indices: indices.to_vec(),
+        targets: kept.iter().map(|&(i, _)| i64::from(source.label(i))).collect(),
+        indices: kept.iter().map(|&(i, _)| i).collect(),
+        skipped,
     })
+}
+
+/// The file behind a skipped sample, for the warning and the metrics (the error that
+/// skipped it named the file; sources without paths never skip).
+fn source_path(source: &dyn ImageSource, index: usize) -> PathBuf {
+    source.path(index).map(PathBuf::from).unwrap_or_default()
 }
 
 fn write_normalized_chw(img: &Image, norm: &Normalization, dst: &mut [f32]) {
@@ -331,8 +426,8 @@ impl ImageSource for VecSource {
     fn len(&self) -> usize {
         self.images.len()
     }
-    fn image(&self, index: usize) -> &RgbImage {
-        &self.images[index]
+    fn load(&self, index: usize) -> Result<Cow<'_, RgbImage>, DataError> {
+        Ok(Cow::Borrowed(&self.images[index]))
     }
     fn label(&self, index: usize) -> u32 {
         self.labels[index]
@@ -396,7 +491,11 @@ mod tests {
         let mut src = source(2);
         src.images[1] = RgbImage::new(5, 4);
         let err = make_batch(&src, &[0, 1], &BatchPlan::eval(Normalization::HALF), 0).unwrap_err();
-        assert!(err.to_string().contains("sample 1 is (5, 4)"), "{err}");
+        assert!(
+            err.to_string().contains("sample 1 is 5x4 but sample 0 is 4x4"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("random_resized_crop"), "{err}");
     }
 
     #[test]

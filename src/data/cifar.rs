@@ -225,12 +225,13 @@ mod tests {
         assert_eq!(all.train.class_counts(), vec![10; 10]);
         assert_eq!(all.classes()[9], "truck");
         // Sample 45 is record 5 of data_batch_3.
-        assert_eq!(all.train.get(45).unwrap().0, &record_image(&record(5, 45)));
-        assert_eq!(all.test.get(3).unwrap().0, &record_image(&record(3, 103)));
+        assert_eq!(*all.train.load(45).unwrap(), record_image(&record(5, 45)));
+        assert_eq!(*all.test.load(3).unwrap(), record_image(&record(3, 103)));
         let opts = LoadOptions {
             train_limit: Some(30),
             test_limit: Some(10),
             seed: 1,
+            ..Default::default()
         };
         let some = load(dir.path(), &opts).unwrap();
         assert_eq!(some.train.class_counts(), vec![3; 10]);

@@ -1,19 +1,29 @@
 //! In-memory labelled image sets and their deterministic stratified subsets.
 
-use advbn_augmenters::SampleKey;
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use advbn_augmenters::{Pipeline, SampleKey};
 use image::RgbImage;
 use rand::RngExt;
+use serde::{Deserialize, Serialize};
 
-use super::DataError;
+use super::{DataError, decode_image};
 
 /// Salt of the random stream that picks a stratified subset, so that it never coincides
 /// with an augmenter's stream for the same seed and index.
 const SUBSET_SALT: u64 = 0x5B5E_7000_0000_0001;
 
-/// A labelled set of equally sized RGB images, held in memory.
+/// A labelled set of RGB images: decoded in memory, or a file index decoded on demand.
 ///
-/// The invariants (one label per image, every label names a class, one image size) are
-/// checked once at construction, so consumers such as the batcher can rely on them.
+/// In-memory sets ([`ImageDataset::new`]) hold images of one size (checked once at
+/// construction). File-backed sets ([`ImageDataset::from_files`], what `folder:` loads)
+/// hold only the paths: [`ImageDataset::load`] decodes an image when it is asked for (on the
+/// batcher's worker threads), keeping it decoded while a memory budget lasts, and their
+/// images may have any size. Either kind may carry a *preprocess* pipeline of deterministic
+/// stages (the evaluation `center_crop` of photo recipes) that `load` applies.
 ///
 /// ```
 /// use advbn::data::ImageDataset;
@@ -22,15 +32,65 @@ const SUBSET_SALT: u64 = 0x5B5E_7000_0000_0001;
 /// let ds = ImageDataset::new("toy", images, vec![0, 1, 1], vec!["a".into(), "b".into()]).unwrap();
 /// assert_eq!(ds.len(), 3);
 /// assert_eq!(ds.class_counts(), vec![1, 2]);
-/// assert_eq!(ds.get(2).map(|(_, label)| label), Some(1));
+/// assert_eq!(ds.label(2), 1);
+/// assert_eq!(ds.load(2).unwrap().dimensions(), (4, 4));
 /// assert_eq!(ds.image_size(), Some((4, 4)));
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct ImageDataset {
     name: String,
-    images: Vec<RgbImage>,
+    images: Images,
     labels: Vec<u32>,
     classes: Vec<String>,
+    preprocess: Option<Arc<Pipeline>>,
+}
+
+/// Where the pixels of a dataset are.
+#[derive(Clone, Debug)]
+enum Images {
+    Decoded(Vec<RgbImage>),
+    Files(Arc<FileImages>),
+}
+
+impl PartialEq for ImageDataset {
+    /// Equal names, labels, classes, preprocessing and pixels (file-backed sets: the same
+    /// files with the same options).
+    fn eq(&self, other: &Self) -> bool {
+        let same_images = match (&self.images, &other.images) {
+            (Images::Decoded(a), Images::Decoded(b)) => a == b,
+            (Images::Files(a), Images::Files(b)) => a.same_files(b),
+            _ => false,
+        };
+        self.name == other.name
+            && self.labels == other.labels
+            && self.classes == other.classes
+            && self.preprocess == other.preprocess
+            && same_images
+    }
+}
+
+/// Checks labels against classes: one label per sample, each naming a class.
+fn check_labels(name: &str, samples: usize, labels: &[u32], classes: &[String]) -> Result<(), DataError> {
+    if classes.is_empty() {
+        return Err(DataError::Invalid(format!("dataset `{name}` has no classes")));
+    }
+    if samples != labels.len() {
+        return Err(DataError::Invalid(format!(
+            "dataset `{name}` has {samples} images but {} labels",
+            labels.len()
+        )));
+    }
+    if let Some((i, &label)) = labels
+        .iter()
+        .enumerate()
+        .find(|&(_, &l)| l as usize >= classes.len())
+    {
+        return Err(DataError::Invalid(format!(
+            "dataset `{name}`: label {label} of sample {i} is out of range (it has {} classes)",
+            classes.len()
+        )));
+    }
+    Ok(())
 }
 
 impl ImageDataset {
@@ -45,26 +105,7 @@ impl ImageDataset {
         classes: Vec<String>,
     ) -> Result<Self, DataError> {
         let name = name.into();
-        if classes.is_empty() {
-            return Err(DataError::Invalid(format!("dataset `{name}` has no classes")));
-        }
-        if images.len() != labels.len() {
-            return Err(DataError::Invalid(format!(
-                "dataset `{name}` has {} images but {} labels",
-                images.len(),
-                labels.len()
-            )));
-        }
-        if let Some((i, &label)) = labels
-            .iter()
-            .enumerate()
-            .find(|&(_, &l)| l as usize >= classes.len())
-        {
-            return Err(DataError::Invalid(format!(
-                "dataset `{name}`: label {label} of sample {i} is out of range (it has {} classes)",
-                classes.len()
-            )));
-        }
+        check_labels(&name, images.len(), &labels, &classes)?;
         if let Some(first) = images.first() {
             let size = first.dimensions();
             if let Some((i, img)) = images
@@ -83,10 +124,53 @@ impl ImageDataset {
         }
         Ok(Self {
             name,
-            images,
+            images: Images::Decoded(images),
             labels,
             classes,
+            preprocess: None,
         })
+    }
+
+    /// A file-backed dataset: `files[i]` is decoded by [`ImageDataset::load`] when sample
+    /// `i` is asked for. Nothing is read here. See [`FileOptions`] for the cache and what
+    /// happens to corrupt files.
+    ///
+    /// ```
+    /// use advbn::data::{FileOptions, ImageDataset};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("a.png");
+    /// image::RgbImage::new(5, 3).save(&path).unwrap();
+    /// let ds = ImageDataset::from_files("toy", vec![path], vec![0], vec!["a".into()], FileOptions::default()).unwrap();
+    /// assert_eq!(ds.image_size(), None); // files may have any size
+    /// assert_eq!(ds.load(0).unwrap().dimensions(), (5, 3));
+    /// ```
+    pub fn from_files(
+        name: impl Into<String>,
+        files: Vec<PathBuf>,
+        labels: Vec<u32>,
+        classes: Vec<String>,
+        options: FileOptions,
+    ) -> Result<Self, DataError> {
+        let name = name.into();
+        check_labels(&name, files.len(), &labels, &classes)?;
+        Ok(Self {
+            name,
+            images: Images::Files(Arc::new(FileImages::new(files, options))),
+            labels,
+            classes,
+            preprocess: None,
+        })
+    }
+
+    /// The same dataset with `pipeline` applied to every image that [`ImageDataset::load`]
+    /// returns (replacing any earlier preprocessing). Meant for deterministic stages such as
+    /// `center_crop`; a random stage draws from the stream of (seed 0, epoch 0, sample index),
+    /// so it is the same at every call.
+    pub fn with_preprocess(self, pipeline: Pipeline) -> Self {
+        Self {
+            preprocess: Some(Arc::new(pipeline)),
+            ..self
+        }
     }
 
     /// The dataset's name (e.g. `cifar10-train`), used in reports.
@@ -96,22 +180,65 @@ impl ImageDataset {
 
     /// Number of samples.
     pub fn len(&self) -> usize {
-        self.images.len()
+        self.labels.len()
     }
 
     /// Whether there are no samples.
     pub fn is_empty(&self) -> bool {
-        self.images.is_empty()
+        self.labels.is_empty()
     }
 
-    /// The image and label of sample `index`, or `None` past the end.
-    pub fn get(&self, index: usize) -> Option<(&RgbImage, u32)> {
-        Some((self.images.get(index)?, self.labels[index]))
+    /// The image of sample `index`, preprocessed: borrowed when it is held decoded and
+    /// needs no preprocessing, otherwise decoded (and preprocessed) now. A file that cannot
+    /// be read or decoded is an error naming it.
+    ///
+    /// # Panics
+    /// When `index >= len()`.
+    pub fn load(&self, index: usize) -> Result<Cow<'_, RgbImage>, DataError> {
+        let raw = match &self.images {
+            Images::Decoded(images) => Cow::Borrowed(&images[index]),
+            Images::Files(files) => files.load(index)?,
+        };
+        Ok(match &self.preprocess {
+            None => raw,
+            Some(pipeline) => {
+                let views = pipeline.run(&raw, SampleKey::new(0, 0, index as u64), 0);
+                Cow::Owned(views.clean.into_rgb8())
+            }
+        })
     }
 
-    /// All images, in sample order.
-    pub fn images(&self) -> &[RgbImage] {
-        &self.images
+    /// The path of sample `index` when the dataset is file-backed.
+    pub fn path(&self, index: usize) -> Option<&Path> {
+        match &self.images {
+            Images::Decoded(_) => None,
+            Images::Files(files) => files.paths.get(index).map(PathBuf::as_path),
+        }
+    }
+
+    /// The decoded images when the dataset holds them in memory without preprocessing
+    /// (`None` for file-backed or preprocessed sets: use [`ImageDataset::load`]).
+    pub fn decoded(&self) -> Option<&[RgbImage]> {
+        match (&self.images, &self.preprocess) {
+            (Images::Decoded(images), None) => Some(images),
+            _ => None,
+        }
+    }
+
+    /// Whether a corrupt file is skipped (with a warning) rather than an error.
+    pub fn skips_corrupt(&self) -> bool {
+        match &self.images {
+            Images::Decoded(_) => false,
+            Images::Files(files) => files.options.on_corrupt == OnCorrupt::Skip,
+        }
+    }
+
+    /// The class of sample `index`.
+    ///
+    /// # Panics
+    /// When `index >= len()`.
+    pub fn label(&self, index: usize) -> u32 {
+        self.labels[index]
     }
 
     /// All labels, in sample order.
@@ -129,9 +256,10 @@ impl ImageDataset {
         self.classes.len()
     }
 
-    /// Width and height shared by all images; `None` when empty.
+    /// Width and height shared by all images: `None` when empty or file-backed (files may
+    /// have any size) or preprocessed.
     pub fn image_size(&self) -> Option<(u32, u32)> {
-        self.images.first().map(RgbImage::dimensions)
+        self.decoded()?.first().map(RgbImage::dimensions)
     }
 
     /// Number of samples per class, indexed by label.
@@ -148,7 +276,8 @@ impl ImageDataset {
     }
 
     /// A deterministic stratified subset of at most `limit` samples (see
-    /// [`stratified_indices`]); the whole dataset when `limit >= len()`.
+    /// [`stratified_indices`]); the whole dataset when `limit >= len()`. A file-backed set's
+    /// subset lists the kept files and decodes nothing.
     ///
     /// ```
     /// use advbn::data::ImageDataset;
@@ -166,12 +295,114 @@ impl ImageDataset {
             return self.clone();
         }
         let keep = stratified_indices(&self.labels, self.classes.len(), limit, seed);
+        let images = match &self.images {
+            Images::Decoded(images) => Images::Decoded(keep.iter().map(|&i| images[i].clone()).collect()),
+            Images::Files(files) => Images::Files(Arc::new(FileImages::new(
+                keep.iter().map(|&i| files.paths[i].clone()).collect(),
+                files.options,
+            ))),
+        };
         Self {
             name: self.name.clone(),
-            images: keep.iter().map(|&i| self.images[i].clone()).collect(),
+            images,
             labels: keep.iter().map(|&i| self.labels[i]).collect(),
             classes: self.classes.clone(),
+            preprocess: self.preprocess.clone(),
         }
+    }
+}
+
+/// What a file-backed set does with a file that cannot be decoded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnCorrupt {
+    /// Stop with an error naming the file (the default: nothing is dropped silently).
+    #[default]
+    Error,
+    /// Leave the sample out of its batch, warn once per file and count it in the metrics.
+    Skip,
+}
+
+/// Options of a file-backed dataset.
+///
+/// ```
+/// use advbn::data::{FileOptions, OnCorrupt};
+/// let opts = FileOptions::default();
+/// assert_eq!(opts.on_corrupt, OnCorrupt::Error);
+/// assert_eq!(opts.cache_bytes, 256 << 20);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileOptions {
+    /// Decoded images are kept in memory while their total stays within this many bytes
+    /// (RGB, 3 bytes a pixel): a set that fits (CIFAR-10's 60,000 images take 176 MiB) is
+    /// decoded once, during the first epoch; a larger one keeps the first images met and
+    /// decodes the others every time. 0 disables the cache.
+    pub cache_bytes: u64,
+    /// Error or skip on a corrupt file.
+    pub on_corrupt: OnCorrupt,
+}
+
+impl Default for FileOptions {
+    fn default() -> Self {
+        Self {
+            cache_bytes: DEFAULT_CACHE_BYTES,
+            on_corrupt: OnCorrupt::Error,
+        }
+    }
+}
+
+/// The default decoded-image cache of a file-backed set: 256 MiB.
+pub const DEFAULT_CACHE_BYTES: u64 = 256 << 20;
+
+/// The file index of a file-backed set and its bounded cache of decoded images.
+#[derive(Debug)]
+struct FileImages {
+    paths: Vec<PathBuf>,
+    options: FileOptions,
+    /// One cell per file (empty when the cache is off).
+    cache: Vec<OnceLock<RgbImage>>,
+    cached_bytes: AtomicU64,
+}
+
+impl FileImages {
+    fn new(paths: Vec<PathBuf>, options: FileOptions) -> Self {
+        let cells = if options.cache_bytes > 0 { paths.len() } else { 0 };
+        Self {
+            cache: (0..cells).map(|_| OnceLock::new()).collect(),
+            paths,
+            options,
+            cached_bytes: AtomicU64::new(0),
+        }
+    }
+
+    fn same_files(&self, other: &Self) -> bool {
+        self.paths == other.paths && self.options == other.options
+    }
+
+    fn load(&self, index: usize) -> Result<Cow<'_, RgbImage>, DataError> {
+        let cell = self.cache.get(index);
+        if let Some(image) = cell.and_then(OnceLock::get) {
+            return Ok(Cow::Borrowed(image));
+        }
+        let image = decode_image(&self.paths[index])?;
+        let bytes = image.as_raw().len() as u64;
+        let Some(cell) = cell else {
+            return Ok(Cow::Owned(image));
+        };
+        // Reserve room in the budget first; give it back if over, or if another thread
+        // filled the cell meanwhile.
+        let before = self.cached_bytes.fetch_add(bytes, Ordering::Relaxed);
+        if before + bytes > self.options.cache_bytes {
+            self.cached_bytes.fetch_sub(bytes, Ordering::Relaxed);
+            return Ok(Cow::Owned(image));
+        }
+        match cell.set(image) {
+            Ok(()) => {}
+            Err(_) => {
+                self.cached_bytes.fetch_sub(bytes, Ordering::Relaxed);
+            }
+        }
+        Ok(Cow::Borrowed(cell.get().expect("set above")))
     }
 }
 
@@ -233,6 +464,21 @@ impl DataSplits {
     /// The style-shift test set called `name`.
     pub fn shift(&self, name: &str) -> Option<&ImageDataset> {
         self.shifts.iter().find(|(n, _)| n == name).map(|(_, ds)| ds)
+    }
+
+    /// The splits with `pipeline` as the preprocessing of the test and shift sets (the
+    /// evaluation transform of a photo recipe); the training set keeps its images, since
+    /// its own pipeline starts with the random crop.
+    pub fn with_test_preprocess(self, pipeline: &Pipeline) -> Self {
+        Self {
+            train: self.train,
+            test: self.test.with_preprocess(pipeline.clone()),
+            shifts: self
+                .shifts
+                .into_iter()
+                .map(|(name, set)| (name, set.with_preprocess(pipeline.clone())))
+                .collect(),
+        }
     }
 }
 
@@ -387,7 +633,7 @@ mod tests {
         let ds = toy(labels.clone(), 3);
         let sub = ds.subset(12, 9);
         assert_eq!(sub.class_counts(), vec![4, 4, 4]);
-        for (img, &label) in sub.images().iter().zip(sub.labels()) {
+        for (img, &label) in sub.decoded().unwrap().iter().zip(sub.labels()) {
             let original = img.get_pixel(0, 0)[0] as usize;
             assert_eq!(labels[original], label);
         }

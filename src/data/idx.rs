@@ -277,7 +277,7 @@ mod tests {
         let splits = load_fashion_mnist(dir.path(), &LoadOptions::default()).unwrap();
         assert_eq!((splits.train.len(), splits.test.len()), (20, 10));
         assert_eq!(splits.classes()[9], "Ankle boot");
-        let (img, label) = splits.train.get(13).unwrap();
+        let (img, label) = (splits.train.load(13).unwrap(), splits.train.label(13));
         assert_eq!(label, 3);
         assert_eq!(img.dimensions(), (3, 2));
         // Row 1, column 2 is position 5.
@@ -286,6 +286,7 @@ mod tests {
             train_limit: Some(10),
             test_limit: Some(5),
             seed: 2,
+            ..Default::default()
         };
         let some = load_fashion_mnist(dir.path(), &opts).unwrap();
         assert_eq!(some.train.class_counts(), vec![1; 10]);

@@ -29,7 +29,9 @@ pub use batcher::{
     epoch_order, make_batch,
 };
 pub use cifar::{CIFAR10_CLASSES, CIFAR10_RECORD_BYTES};
-pub use dataset::{DataSplits, ImageDataset, stratified_indices};
+pub use dataset::{
+    DEFAULT_CACHE_BYTES, DataSplits, FileOptions, ImageDataset, OnCorrupt, stratified_indices,
+};
 pub use error::DataError;
 pub use folder::decode_image;
 pub use idx::FASHION_MNIST_CLASSES;
@@ -45,11 +47,19 @@ impl ImageSource for ImageDataset {
         ImageDataset::len(self)
     }
 
-    fn image(&self, index: usize) -> &image::RgbImage {
-        &self.images()[index]
+    fn load(&self, index: usize) -> Result<std::borrow::Cow<'_, image::RgbImage>, DataError> {
+        ImageDataset::load(self, index)
     }
 
     fn label(&self, index: usize) -> u32 {
-        self.labels()[index]
+        ImageDataset::label(self, index)
+    }
+
+    fn skips_corrupt(&self) -> bool {
+        ImageDataset::skips_corrupt(self)
+    }
+
+    fn path(&self, index: usize) -> Option<&std::path::Path> {
+        ImageDataset::path(self, index)
     }
 }

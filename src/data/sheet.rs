@@ -33,17 +33,14 @@ pub fn contact_sheet(sets: &[&ImageDataset], per_class: usize, scale: u32) -> Re
             "a contact sheet needs per_class >= 1 and scale >= 1".into(),
         ));
     }
-    let (w, h) = sets
-        .iter()
-        .find_map(|s| s.image_size())
-        .ok_or_else(|| DataError::Invalid("a contact sheet needs at least one image".into()))?;
-    if let Some(odd) = sets.iter().find(|s| s.image_size().is_some_and(|d| d != (w, h))) {
-        return Err(DataError::Invalid(format!(
-            "dataset `{}` has another image size than `{}`",
-            odd.name(),
-            first.name()
-        )));
-    }
+    let (w, h) = match sets.iter().find(|s| !s.is_empty()) {
+        Some(set) => set.load(0)?.dimensions(),
+        None => {
+            return Err(DataError::Invalid(
+                "a contact sheet needs at least one image".into(),
+            ));
+        }
+    };
     let rows = sets.iter().map(|s| s.num_classes()).max().unwrap_or(0) as u32;
     let (cell_w, cell_h) = (w * scale + GAP, h * scale + GAP);
     let block_w = per_class as u32 * cell_w + GAP;
@@ -60,12 +57,20 @@ pub fn contact_sheet(sets: &[&ImageDataset], per_class: usize, scale: u32) -> Re
             }
         }
         let mut filled = vec![0usize; set.num_classes()];
-        for (image, &label) in set.images().iter().zip(set.labels()) {
+        for (index, &label) in set.labels().iter().enumerate() {
             let column = filled[label as usize];
             if column >= per_class {
                 continue;
             }
             filled[label as usize] += 1;
+            let image = set.load(index)?;
+            if image.dimensions() != (w, h) {
+                return Err(DataError::Invalid(format!(
+                    "dataset `{}` has another image size than `{}`",
+                    set.name(),
+                    first.name()
+                )));
+            }
             let (cx, cy) = (x0 + GAP + column as u32 * cell_w, GAP + label * cell_h);
             for (x, y, px) in image.enumerate_pixels() {
                 for dy in 0..scale {

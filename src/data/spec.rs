@@ -33,7 +33,8 @@ pub enum DataSpec {
     /// `test_batch.bin` and optionally `batches.meta.txt` (or its parent, holding
     /// `cifar-10-batches-bin/`).
     Cifar10(PathBuf),
-    /// An image folder: `PATH/{train,test}/<class>/*.{png,jpg,jpeg}`.
+    /// An image folder: `PATH/train/<class>/*` and `PATH/val/<class>/*` (or `test`), images
+    /// of any size and mode, decoded while training runs.
     Folder(PathBuf),
     /// Fashion-MNIST IDX files (gzipped or not) in a directory.
     FashionMnist(PathBuf),
@@ -108,6 +109,8 @@ pub struct LoadOptions {
     pub test_limit: Option<usize>,
     /// Seed of the stratified choice of samples.
     pub seed: u64,
+    /// Cache and corrupt-file policy of file-backed sets (`folder:`).
+    pub files: super::FileOptions,
 }
 
 impl LoadOptions {
@@ -125,13 +128,15 @@ impl LoadOptions {
 
 /// Loads (or generates) the dataset a spec names.
 ///
-/// Files are decoded in parallel; a missing, unreadable, corrupt or wrongly sized file is an
-/// error naming it, never a silently smaller dataset.
+/// In-memory formats are decoded here, in parallel; a missing, unreadable, corrupt or wrongly
+/// sized file is an error naming it, never a silently smaller dataset. Image folders are
+/// only listed: their files are decoded when a batch needs them (see
+/// [`super::ImageDataset::from_files`]).
 ///
 /// ```
 /// use advbn::data::{load, DataSpec, LoadOptions};
 /// let spec: DataSpec = "synthetic".parse().unwrap();
-/// let opts = LoadOptions { train_limit: Some(100), test_limit: Some(50), seed: 0 };
+/// let opts = LoadOptions { train_limit: Some(100), test_limit: Some(50), ..Default::default() };
 /// let splits = load(&spec, &opts).unwrap();
 /// assert_eq!(splits.train.class_counts(), vec![10; 10]);
 /// assert_eq!(splits.shifts[0].1.len(), 50);

@@ -10,7 +10,13 @@ use super::evaluate;
 use crate::augmenters::corrupt::{Corrupter, Corruption, Preset};
 use crate::augmenters::stylize::{ColorTransfer, FourierMix};
 use crate::augmenters::{Pipeline, PixelStage, Sample, augment_batch_with_partners};
-use crate::data::{DataSplits, ImageDataset, Normalization, VecSource};
+use std::borrow::Cow;
+
+use image::RgbImage;
+use rayon::prelude::*;
+
+use crate::augmenters::SampleKey;
+use crate::data::{DataError, DataSplits, ImageDataset, ImageSource, Normalization};
 use crate::model::{BnBranch, Network};
 
 /// The name of the generated style-shift set.
@@ -28,14 +34,20 @@ pub const STYLIZED_SHIFT_NAME: &str = "stylized";
 /// MixStyle, DSU), never amplitude swaps or colour transfer, and the partners are test
 /// images, never seen in training. It changes exactly what the paper calls style (colour,
 /// contrast, texture energy) and keeps shape and layout.
+///
+/// The set is made here, in memory, from the test set's (preprocessed) images.
 pub fn stylized_test_set(test: &ImageDataset, seed: u64) -> Result<ImageDataset, String> {
     let pipeline = Pipeline::new(vec![
         PixelStage::FourierMix(FourierMix::default()),
         PixelStage::ColorTransfer(ColorTransfer::default()),
     ])
     .map_err(|e| e.to_string())?;
-    let images = test.images();
-    let samples = Sample::indexed(images);
+    let images: Vec<RgbImage> = (0..test.len())
+        .into_par_iter()
+        .map(|i| test.load(i).map(Cow::into_owned))
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    let samples = Sample::indexed(&images);
     let outputs = augment_batch_with_partners(&pipeline, &samples, seed, 0, 1, |key| {
         key.partner_index(images.len() as u64)
             .map(|j| &images[j as usize])
@@ -182,16 +194,51 @@ pub fn evaluate_robustness(
     for &corruption in &plan.corruptions {
         for &severity in &plan.severities {
             let corrupter = Corrupter::with(corruption, severity, plan.preset).map_err(|e| e.to_string())?;
-            let images = corrupter.corrupt_many(test.images(), plan.seed);
-            let source = VecSource {
-                images,
-                labels: test.labels().to_vec(),
+            let source = Corrupted {
+                clean: test,
+                corrupter,
+                seed: plan.seed,
             };
             run_all(SetKind::Corruption, corruption.name(), Some(severity), &source)?;
         }
     }
     bar.finish_and_clear();
     Ok(records)
+}
+
+/// A test set seen through one corruption: image `i` is corrupted when the batcher loads
+/// it, with the stream of `SampleKey::new(seed, 0, i)` (as
+/// [`Corrupter::corrupt_many`] does), so memory stays flat however large the set.
+struct Corrupted<'a> {
+    clean: &'a ImageDataset,
+    corrupter: Corrupter,
+    seed: u64,
+}
+
+impl ImageSource for Corrupted<'_> {
+    fn len(&self) -> usize {
+        self.clean.len()
+    }
+
+    fn load(&self, index: usize) -> Result<Cow<'_, RgbImage>, DataError> {
+        let clean = self.clean.load(index)?;
+        Ok(Cow::Owned(
+            self.corrupter
+                .corrupt(&clean, SampleKey::new(self.seed, 0, index as u64)),
+        ))
+    }
+
+    fn label(&self, index: usize) -> u32 {
+        self.clean.label(index)
+    }
+
+    fn skips_corrupt(&self) -> bool {
+        self.clean.skips_corrupt()
+    }
+
+    fn path(&self, index: usize) -> Option<&std::path::Path> {
+        self.clean.path(index)
+    }
 }
 
 #[cfg(test)]
@@ -207,14 +254,32 @@ mod tests {
         assert_eq!(a.labels(), splits.test.labels());
         assert_eq!(a.len(), splits.test.len());
         let changed = a
-            .images()
+            .decoded()
+            .unwrap()
             .iter()
-            .zip(splits.test.images())
+            .zip(splits.test.decoded().unwrap())
             .filter(|(x, y)| x != y)
             .count();
         assert!(changed >= 25, "only {changed} of 30 images changed");
         assert_eq!(a, stylized_test_set(&splits.test, 3).unwrap());
-        assert_ne!(a.images(), stylized_test_set(&splits.test, 4).unwrap().images());
+        assert_ne!(a.decoded(), stylized_test_set(&splits.test, 4).unwrap().decoded());
+    }
+
+    #[test]
+    fn corrupted_view_equals_the_eager_corruption() {
+        let spec: DataSpec = "synthetic:train=20,test=12".parse().unwrap();
+        let splits = load(&spec, &LoadOptions::default()).unwrap();
+        let corrupter = Corrupter::with(Corruption::GaussianNoise, 3, Preset::Cifar).unwrap();
+        let eager = corrupter.corrupt_many(splits.test.decoded().unwrap(), 7);
+        let lazy = Corrupted {
+            clean: &splits.test,
+            corrupter,
+            seed: 7,
+        };
+        for (i, want) in eager.iter().enumerate() {
+            assert_eq!(lazy.load(i).unwrap().as_ref(), want, "image {i}");
+            assert_eq!(lazy.label(i), splits.test.label(i));
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ pub use overrides::apply_overrides;
 use serde::{Deserialize, Serialize};
 
 use crate::augmenters::{ConfigError, Pipeline, PixelStage, check_range};
-use crate::data::Normalization;
+use crate::data::{DEFAULT_CACHE_BYTES, FileOptions, Normalization, OnCorrupt};
 use crate::feature::{AdvBnConfig, DsuConfig, InlineAugmenter, MixStyleConfig};
 use crate::model::{Arch, BnBranch};
 
@@ -55,6 +55,17 @@ pub struct DataSection {
     pub dataset: String,
     /// Normalization after the image-space stack.
     pub normalization: Normalization,
+    /// The training and evaluation image size of photo recipes: it sets the `size` of the
+    /// recipe's `random_resized_crop` and `center_crop` stages, and evaluation resizes the
+    /// shorter side to `image_size / 0.875` and takes the centre `image_size` square. Unset
+    /// for datasets whose images all have one size (CIFAR), which are used as they are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_size: Option<u32>,
+    /// What a corrupt image file met while training or evaluating does: `error` (stop,
+    /// naming the file) or `skip` (leave it out, warn once, count it in `metrics.jsonl`).
+    pub on_corrupt: OnCorrupt,
+    /// Memory for decoded images of file-backed datasets, in MiB (0: decode every time).
+    pub cache_mib: u64,
 }
 
 impl Default for DataSection {
@@ -62,6 +73,19 @@ impl Default for DataSection {
         Self {
             dataset: "synthetic".into(),
             normalization: Normalization::HALF,
+            image_size: None,
+            on_corrupt: OnCorrupt::Error,
+            cache_mib: DEFAULT_CACHE_BYTES >> 20,
+        }
+    }
+}
+
+impl DataSection {
+    /// The options of file-backed datasets this section asks for.
+    pub fn file_options(&self) -> FileOptions {
+        FileOptions {
+            cache_bytes: self.cache_mib << 20,
+            on_corrupt: self.on_corrupt,
         }
     }
 }
@@ -338,6 +362,10 @@ impl Recipe {
                 ));
             }
         }
+        if let Some(size) = self.data.image_size {
+            check_range("image_size", size, 8, 4096).map_err(|e| e.within("data"))?;
+        }
+        check_range("cache_mib", self.data.cache_mib, 0, 1 << 20).map_err(|e| e.within("data"))?;
         Pipeline::new(self.pixel.clone())?;
         if let Some(Consistency::Jsd { lambda, views }) = &self.consistency {
             check_range("lambda", *lambda, 0.0, 1000.0).map_err(|e| e.within("consistency"))?;

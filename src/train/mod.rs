@@ -1,6 +1,7 @@
 //! Training: losses, optimizer and schedules, the loop, checkpoints and metrics.
 
 mod atomic;
+pub(crate) use atomic::write_atomic;
 mod checkpoint;
 mod loss;
 mod run_data;

@@ -289,6 +289,7 @@ pub fn train(setup: TrainSetup) -> Result<TrainSummary, TrainError> {
         );
         let epoch_start = Instant::now();
         let (mut loss_sum, mut acc_sum, mut wait_total, mut n_steps) = (0.0, 0.0, 0.0, 0usize);
+        let mut skipped_files = 0usize;
         let mut wait_start = Instant::now();
         for batch in prefetch {
             let batch = batch.map_err(|e| TrainError::Data(e.to_string()))?;
@@ -321,6 +322,7 @@ pub fn train(setup: TrainSetup) -> Result<TrainSummary, TrainError> {
             let seconds = step_start.elapsed().as_secs_f64();
             state.global_step += 1;
             trained_samples += batch.len();
+            skipped_files += batch.skipped.len();
             loss_sum += stats.loss;
             acc_sum += stats.accuracy;
             wait_total += waited;
@@ -366,7 +368,7 @@ pub fn train(setup: TrainSetup) -> Result<TrainSummary, TrainError> {
             "kind": "epoch", "epoch": epoch, "step": state.global_step,
             "train_loss": loss_sum / n_steps.max(1) as f64, "train_acc": acc_sum / n_steps.max(1) as f64,
             "test_acc": last_test.as_ref().map(|t| t.accuracy), "test_loss": last_test.as_ref().map(|t| t.loss),
-            "seconds": epoch_seconds, "data_wait_s": wait_total,
+            "seconds": epoch_seconds, "data_wait_s": wait_total, "skipped_files": skipped_files,
             "images_per_s": (n_steps * recipe.train.batch_size) as f64 / epoch_seconds.max(1e-9),
         });
         writeln!(metrics, "{line}").map_err(io_err("cannot write metrics.jsonl"))?;
