@@ -15,7 +15,9 @@
 //! is the bit-exact affine map), each as a plain function, an [`Augment`] config and
 //! an [`ops::OpParams`] variant, with [`ops::apply_named`] for the command line; [`AugMix`],
 //! the paper's reference algorithm with replayable [`AugMixParams`] (pipeline stage
-//! `kind = "augmix"`); the CIFAR geometry ([`RandomCrop`], [`HorizontalFlip`]); and the
+//! `kind = "augmix"`); the CIFAR geometry ([`RandomCrop`], [`HorizontalFlip`]); the photo
+//! geometry resampled like Pillow's `resize` ([`RandomResizedCrop`], [`Resize`],
+//! [`CenterCrop`], on `fast_image_resize`); and the
 //! [`Pipeline`] with multi-view output and the parallel [`augment_batch`]; [`stylize`], the
 //! weight-free stylizers (RandConv, amplitude-spectrum mixing, Reinhard colour transfer, random
 //! networks), two of which take a partner image through [`StageContext`].
@@ -31,6 +33,7 @@ mod geometry;
 pub mod ops;
 mod pipeline;
 mod pixels;
+mod resize;
 mod rng;
 mod sheet;
 pub mod stylize;
@@ -44,5 +47,9 @@ pub use pipeline::{
     augment_batch_with_partners, stage_kind_names,
 };
 pub use pixels::{FloatImage, Image, ImageSize, to_rgb8};
+pub use resize::{
+    CenterCrop, CropBox, Interpolation, MAX_OUTPUT_SIDE, RandomResizedCrop, Region, Resize, ResizeTarget,
+    resize_region,
+};
 pub use rng::{AugRng, SampleKey, rng_from_seed};
 pub use sheet::contact_sheet;

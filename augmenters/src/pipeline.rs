@@ -2,7 +2,7 @@
 //! multi-view output for consistency losses, and the rayon-parallel batch entry point.
 //!
 //! A pipeline splits in two at its first *per-view* stage: the leading *shared* stages
-//! (random crop, flip) run once per sample and give the **clean** view; the remaining
+//! (random crop, flip, the resizing crops) run once per sample and give the **clean** view; the remaining
 //! stages run once per augmented view, each view with its own random stream. This is the
 //! AugMix reference's order: `preprocess(x), preprocess(augmix(x)), preprocess(augmix(x))`
 //! with `x` already cropped and flipped.
@@ -96,6 +96,14 @@ pixel_stages! {
     RandomCrop(RandomCrop, CropParams, shared = true),
     /// [`HorizontalFlip`]: mirror left-right.
     HorizontalFlip(HorizontalFlip, FlipParams, shared = true),
+    /// [`RandomResizedCrop`](crate::RandomResizedCrop): random box resized to a square
+    /// (changes the size).
+    RandomResizedCrop(crate::RandomResizedCrop, crate::CropBox, shared = true),
+    /// [`Resize`](crate::Resize): the whole image to a size (changes the size).
+    Resize(crate::Resize, (), shared = true),
+    /// [`CenterCrop`](crate::CenterCrop): resize the shorter side, crop the centre square
+    /// (changes the size).
+    CenterCrop(crate::CenterCrop, (), shared = true),
     /// [`AugMix`](crate::AugMix): per view, float output.
     Augmix(crate::AugMix, crate::AugMixParams, shared = false),
     /// [`RandConv`](crate::stylize::RandConv): random convolution, per view, float output.
@@ -456,7 +464,44 @@ mod tests {
     }
 
     #[test]
+    fn resizing_stages_replay_from_serialized_params_and_parse_from_toml() {
+        let p: Pipeline = toml::from_str::<std::collections::BTreeMap<String, Pipeline>>(
+            r#"
+            pixel = [
+                { kind = "resize", size = [120, 90] },
+                { kind = "random_resized_crop", size = 48 },
+                { kind = "horizontal_flip" },
+                { kind = "center_crop", size = 32, interpolation = "bicubic" },
+            ]
+            "#,
+        )
+        .unwrap()
+        .remove("pixel")
+        .unwrap();
+        let p = Pipeline::new(p.stages().to_vec()).unwrap();
+        assert_eq!(p.shared_len(), 4);
+        let img = noise(50, 40, 4);
+        let params = p.sample(SampleKey::new(1, 2, 3), ImageSize::of(&img), 1);
+        let json = serde_json::to_string(&params).unwrap();
+        assert!(json.contains("{\"kind\":\"resize\"}"), "{json}");
+        let back: PipelineParams = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, params);
+        let views = p.apply(&img, &back);
+        assert_eq!(views, p.run(&img, SampleKey::new(1, 2, 3), 1));
+        assert_eq!(views.clean.into_rgb8().dimensions(), (32, 32));
+    }
+
+    #[test]
     fn kind_names_are_snake_case() {
-        assert_eq!(stage_kind_names()[..2], ["random_crop", "horizontal_flip"]);
+        assert_eq!(
+            stage_kind_names()[..5],
+            [
+                "random_crop",
+                "horizontal_flip",
+                "random_resized_crop",
+                "resize",
+                "center_crop"
+            ]
+        );
     }
 }
