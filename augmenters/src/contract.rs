@@ -39,6 +39,15 @@ pub trait Augment: Send + Sync {
     /// size from 1x1 up and any parameters `sample` can return.
     fn apply(&self, image: &RgbImage, params: &Self::Params) -> Self::Output;
 
+    /// The size of the image [`Augment::apply`] makes from an input of `input` pixels with
+    /// `params`: the input size for every op but the resizing ones, which override it. A
+    /// pipeline samples the stages after a resizing one with this size, without applying
+    /// anything.
+    fn output_size(&self, input: ImageSize, params: &Self::Params) -> ImageSize {
+        let _ = params;
+        input
+    }
+
     /// Samples parameters and applies them.
     fn augment(&self, image: &RgbImage, rng: &mut AugRng) -> Self::Output {
         let params = self.sample(rng, ImageSize::of(image));

@@ -58,6 +58,19 @@ macro_rules! pixel_stages {
                 match self { $( PixelStage::$variant(c) => StageParams::$variant(c.sample(rng, size)), )+ }
             }
 
+            /// The size of the image this stage makes from one of `size` with `params`
+            /// ([`Augment::output_size`]).
+            ///
+            /// # Panics
+            /// When `params` belong to another kind of stage.
+            pub fn output_size(&self, size: ImageSize, params: &StageParams) -> ImageSize {
+                match (self, params) {
+                    $( (PixelStage::$variant(c), StageParams::$variant(p)) => c.output_size(size, p), )+
+                    #[allow(unreachable_patterns)]
+                    _ => panic!("parameters of another stage kind"),
+                }
+            }
+
             /// True for stages that use a partner image when given one
             /// ([`Augment::needs_partner`]).
             pub fn needs_partner(&self) -> bool {
@@ -232,11 +245,29 @@ impl Pipeline {
     pub fn sample(&self, key: SampleKey, size: ImageSize, views: usize) -> PipelineParams {
         let (shared, per_view) = self.stages.split_at(self.shared_len());
         let mut rng = key.view(0).rng();
-        let shared = shared.iter().map(|s| s.sample(&mut rng, size)).collect();
+        // Each stage samples for the size of the image it will receive: after a resizing
+        // stage (random_resized_crop, resize, center_crop) that is not the input's.
+        let mut stage_size = size;
+        let shared: Vec<StageParams> = shared
+            .iter()
+            .map(|s| {
+                let p = s.sample(&mut rng, stage_size);
+                stage_size = s.output_size(stage_size, &p);
+                p
+            })
+            .collect();
         let views = (0..views)
             .map(|v| {
                 let mut rng = key.view(v as u32 + 1).rng();
-                per_view.iter().map(|s| s.sample(&mut rng, size)).collect()
+                let mut view_size = stage_size;
+                per_view
+                    .iter()
+                    .map(|s| {
+                        let p = s.sample(&mut rng, view_size);
+                        view_size = s.output_size(view_size, &p);
+                        p
+                    })
+                    .collect()
             })
             .collect();
         PipelineParams { shared, views }
@@ -435,6 +466,39 @@ mod tests {
         let mut c = augment_batch(&p, &reversed, 11, 2, 1);
         c.reverse();
         assert_eq!(a, c);
+    }
+
+    #[test]
+    fn view_stages_sample_for_the_size_after_the_resizing_stages() {
+        // AugMix's translations reach a third of the image side: after a crop to 24x24 of a
+        // 300x200 photo no translation may exceed 8 pixels.
+        let p = Pipeline::new(vec![
+            PixelStage::RandomResizedCrop(crate::RandomResizedCrop {
+                size: 24,
+                ..Default::default()
+            }),
+            PixelStage::Augmix(crate::AugMix::default()),
+        ])
+        .unwrap();
+        let img = noise(300, 200, 5);
+        let mut translations = 0;
+        for i in 0..50 {
+            let params = p.sample(SampleKey::new(1, 0, i), ImageSize::of(&img), 2);
+            let json = serde_json::to_string(&params.views).unwrap();
+            for part in json.split("\"pixels\":").skip(1) {
+                let value: f64 = part
+                    .split(|c: char| c == ',' || c == '}')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!(value.abs() <= 8.0, "translation of {value} pixels: {json}");
+                translations += 1;
+            }
+            let views = p.apply(&img, &params);
+            assert_eq!(views.augmented[0].size(), ImageSize::new(24, 24));
+        }
+        assert!(translations > 20, "only {translations} translations drawn");
     }
 
     #[test]

@@ -368,6 +368,10 @@ impl Augment for RandomResizedCrop {
         self.crop_box(rng, size)
     }
 
+    fn output_size(&self, _input: ImageSize, _params: &CropBox) -> ImageSize {
+        ImageSize::new(self.size, self.size)
+    }
+
     /// Crops `params` (clamped inside the image) and resizes it to `size x size`.
     fn apply(&self, image: &RgbImage, params: &CropBox) -> RgbImage {
         resize_region(
@@ -476,6 +480,10 @@ impl Augment for Resize {
 
     fn sample(&self, _rng: &mut AugRng, _size: ImageSize) {}
 
+    fn output_size(&self, input: ImageSize, _params: &()) -> ImageSize {
+        self.size.output_size(input)
+    }
+
     fn apply(&self, image: &RgbImage, _params: &()) -> RgbImage {
         let size = ImageSize::of(image);
         resize_region(
@@ -583,6 +591,10 @@ impl Augment for CenterCrop {
     type Output = RgbImage;
 
     fn sample(&self, _rng: &mut AugRng, _size: ImageSize) {}
+
+    fn output_size(&self, _input: ImageSize, _params: &()) -> ImageSize {
+        ImageSize::new(self.size, self.size)
+    }
 
     fn apply(&self, image: &RgbImage, _params: &()) -> RgbImage {
         let size = ImageSize::of(image);
