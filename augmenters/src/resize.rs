@@ -110,7 +110,7 @@ impl Region {
 
 fn clamp_axis(start: f64, len: f64, extent: f64) -> (f64, f64) {
     let start = if start.is_finite() {
-        start.clamp(0.0, extent - 1.0)
+        start.clamp(0.0, extent.next_down())
     } else {
         0.0
     };
@@ -652,6 +652,9 @@ mod tests {
             let out = resize_region(&img, region, ImageSize::new(3, 3), Interpolation::Bilinear);
             assert_eq!(out.dimensions(), (3, 3));
         }
+        // A fractional start inside the last pixel is kept (not moved to a whole pixel).
+        let edge = Region::new(4.5, 0.0, 0.5, 4.0).clamped(ImageSize::new(5, 4));
+        assert_eq!((edge.left, edge.width), (4.5, 0.5));
         let empty = RgbImage::new(0, 0);
         assert_eq!(
             resize_region(
