@@ -64,7 +64,10 @@ impl AdvBnConfig {
     /// Checks the ranges; errors name the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.cut == Cut::Input {
-            return Err(ConfigError::new("cut", "must be one of stage1, stage2, stage3"));
+            return Err(ConfigError::new(
+                "cut",
+                format!("must be one of {}", Cut::NAMES.join(", ")),
+            ));
         }
         check_range("epsilon", self.epsilon, 0.0, 10.0)?;
         check_range("step", self.step, 0.0, 10.0)?;

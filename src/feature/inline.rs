@@ -31,14 +31,36 @@ fn dsu_cuts() -> Vec<Cut> {
 }
 
 fn validate_cuts(cuts: &[Cut]) -> Result<(), ConfigError> {
+    let valid = Cut::NAMES.join(", ");
     if cuts.is_empty() {
         return Err(ConfigError::new(
             "cuts",
-            "must name at least one of stage1, stage2, stage3",
+            format!("must name at least one of {valid}"),
         ));
     }
     if cuts.contains(&Cut::Input) {
-        return Err(ConfigError::new("cuts", "valid cuts are stage1, stage2, stage3"));
+        return Err(ConfigError::new("cuts", format!("valid cuts are {valid}")));
+    }
+    Ok(())
+}
+
+/// Checks that every cut in `cuts` exists in a network of `stages` stages
+/// ([`crate::model::SplitModel::stages`]); the error names `key` (`cuts` for the inline
+/// augmenters, `cut` for AdvBN). A config's own `validate` cannot know the network: the
+/// recipe calls this with its architecture's [`crate::model::Arch::stages`].
+///
+/// ```
+/// use advbn::feature::check_cuts_within;
+/// use advbn::model::Cut;
+/// assert!(check_cuts_within("cuts", &[Cut::Stage1, Cut::Stage4], 4).is_ok());
+/// let err = check_cuts_within("cuts", &[Cut::Stage4], 3).unwrap_err();
+/// assert_eq!(err.key, "cuts");
+/// assert!(err.message.contains("stage4"));
+/// ```
+pub fn check_cuts_within(key: &str, cuts: &[Cut], stages: usize) -> Result<(), ConfigError> {
+    for cut in cuts {
+        cut.check_within(stages)
+            .map_err(|message| ConfigError::new(key, message))?;
     }
     Ok(())
 }
@@ -98,7 +120,8 @@ impl MixStyleConfig {
 /// DSU, "Uncertainty Modeling for Out-of-Distribution Generalization" (Li et al., ICLR
 /// 2022): with probability `p` per batch, each instance's per-channel mean and standard
 /// deviation are resampled from Gaussians centred on them whose spread is the batch's
-/// standard deviation of that statistic. Defaults: after stages 1-3, p 0.5, eps 1e-6.
+/// standard deviation of that statistic. Defaults: after stages 1-3 (valid for every
+/// built-in network; add `stage4` for the ImageNet ResNets), p 0.5, eps 1e-6.
 ///
 /// ```
 /// let d = advbn::feature::DsuConfig::default();

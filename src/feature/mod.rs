@@ -11,4 +11,4 @@ mod advbn;
 mod inline;
 
 pub use advbn::{AdvBn, AdvBnConfig, AttackOutcome};
-pub use inline::{DsuConfig, InlineAugmenter, MixStyleConfig, dsu, mixstyle};
+pub use inline::{DsuConfig, InlineAugmenter, MixStyleConfig, check_cuts_within, dsu, mixstyle};

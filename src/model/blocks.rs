@@ -25,7 +25,7 @@ pub fn conv1x1(input: usize, output: usize, stride: usize, device: &Device) -> C
         .init(device)
 }
 
-fn kaiming() -> Initializer {
+pub(crate) fn kaiming() -> Initializer {
     Initializer::KaimingNormal {
         gain: std::f64::consts::SQRT_2,
         fan_out_only: true,

@@ -1,14 +1,16 @@
-//! CIFAR networks that split at named cut points into a stem and a head, with dual batch
-//! norms, and the small trait ([`SplitModel`]) that AdvBN and the other feature-space
+//! CIFAR and ImageNet networks that split at named cut points into a stem and a head, with
+//! dual batch norms, and the small trait ([`SplitModel`]) that AdvBN and the other feature-space
 //! augmenters need from any model, ours or a user's.
 
 mod blocks;
+pub mod imagenet;
 mod norm;
 mod resnet;
 mod tiny;
 mod wrn;
 
 pub use blocks::{conv1x1, conv3x3};
+pub use imagenet::{ImageNetResNet, ResNet18, ResNet50, tensor_paths, torchvision_key};
 pub use norm::{BnBranch, BnMode, BnState, BnStats, DualBatchNorm};
 pub use resnet::{PreActResNet18, ResNet20};
 pub use tiny::TinyCnn;
@@ -19,27 +21,69 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 /// A point in a network where features can be taken out and put back: the input, or the
-/// output of one of the first three stages.
+/// output of one of its stages (3 in the CIFAR networks, 4 in the ImageNet ResNets; see
+/// [`SplitModel::stages`]).
+///
+/// `stageN` is also accepted as `layerN` (torchvision's name of an ImageNet ResNet's
+/// stages); it always prints as `stageN`.
+///
+/// ```
+/// use advbn::model::Cut;
+/// assert_eq!("layer1".parse::<Cut>().unwrap(), Cut::Stage1);
+/// assert_eq!(Cut::Stage4.to_string(), "stage4");
+/// assert_eq!(Cut::from_index(4), Some(Cut::Stage4));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Cut {
     /// The image itself (before the first layer).
     Input,
     /// After the first stage.
+    #[serde(alias = "layer1")]
     Stage1,
     /// After the second stage.
+    #[serde(alias = "layer2")]
     Stage2,
     /// After the third stage.
+    #[serde(alias = "layer3")]
     Stage3,
+    /// After the fourth stage (networks with 4 stages only).
+    #[serde(alias = "layer4")]
+    Stage4,
 }
 
 impl Cut {
-    /// The names accepted in recipes and on the command line.
-    pub const NAMES: &'static [&'static str] = &["stage1", "stage2", "stage3"];
+    /// The names accepted in recipes and on the command line (each also as `layerN`).
+    pub const NAMES: &'static [&'static str] = &["stage1", "stage2", "stage3", "stage4"];
+
+    /// The cuts after each stage, in order.
+    pub const STAGES: [Cut; 4] = [Cut::Stage1, Cut::Stage2, Cut::Stage3, Cut::Stage4];
 
     /// 0 for the input, `k` after stage `k`.
     pub fn index(self) -> usize {
         self as usize
+    }
+
+    /// The cut with [`Cut::index`] `index`, if there is one.
+    pub fn from_index(index: usize) -> Option<Cut> {
+        match index {
+            0 => Some(Cut::Input),
+            k => Cut::STAGES.get(k - 1).copied(),
+        }
+    }
+
+    /// An error message when this cut lies beyond a network of `stages` stages: recipes are
+    /// checked with it against their architecture.
+    pub fn check_within(self, stages: usize) -> Result<(), String> {
+        if self.index() <= stages {
+            Ok(())
+        } else {
+            let valid: Vec<&str> = Cut::NAMES.iter().take(stages).copied().collect();
+            Err(format!(
+                "`{self}` is beyond the network's {stages} stages (valid: {})",
+                valid.join(", ")
+            ))
+        }
     }
 }
 
@@ -50,6 +94,7 @@ impl std::fmt::Display for Cut {
             Cut::Stage1 => "stage1",
             Cut::Stage2 => "stage2",
             Cut::Stage3 => "stage3",
+            Cut::Stage4 => "stage4",
         })
     }
 }
@@ -58,10 +103,14 @@ impl std::str::FromStr for Cut {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
-            "stage1" => Ok(Cut::Stage1),
-            "stage2" => Ok(Cut::Stage2),
-            "stage3" => Ok(Cut::Stage3),
-            other => Err(format!("unknown cut `{other}` (valid: stage1, stage2, stage3)")),
+            "stage1" | "layer1" => Ok(Cut::Stage1),
+            "stage2" | "layer2" => Ok(Cut::Stage2),
+            "stage3" | "layer3" => Ok(Cut::Stage3),
+            "stage4" | "layer4" => Ok(Cut::Stage4),
+            other => Err(format!(
+                "unknown cut `{other}` (valid: {}, or layer1..layer4)",
+                Cut::NAMES.join(", ")
+            )),
         }
     }
 }
@@ -90,6 +139,18 @@ pub trait SplitModel: Module {
     /// Makes every adversarial batch-norm copy equal to its clean copy.
     fn reset_adv_bn(self) -> Self;
 
+    /// The number of cuts after the input: the last cut is stage `stages()`, and
+    /// `segment`/`head_from` accept the cuts up to it. 3 unless a model says otherwise (the
+    /// ImageNet ResNets have 4).
+    fn stages(&self) -> usize {
+        3
+    }
+
+    /// The last cut ([`SplitModel::stages`]): the features the classifier pools.
+    fn last_cut(&self) -> Cut {
+        Cut::from_index(self.stages()).expect("a model has 1 to 4 stages")
+    }
+
     /// The whole network. Shapes: `[N, 3, H, W]` -> `[N, classes]`.
     fn forward(&self, images: Tensor<4>, mode: BnMode) -> Tensor<2> {
         self.head_from(images, Cut::Input, mode)
@@ -108,11 +169,30 @@ pub enum Arch {
     PreactResnet18,
     /// WideResNet-40-2 (Zagoruyko & Komodakis 2016; AugMix's CIFAR network, 2.2 M).
     Wrn40_2,
+    /// ImageNet ResNet-18 in torchvision's layout (11.7 M parameters at 1000 classes).
+    Resnet18,
+    /// ImageNet ResNet-50 in torchvision's layout (25.6 M parameters at 1000 classes).
+    Resnet50,
 }
 
 impl Arch {
     /// The names accepted in recipes.
-    pub const NAMES: &'static [&'static str] = &["tiny", "resnet20", "preact_resnet18", "wrn40_2"];
+    pub const NAMES: &'static [&'static str] = &[
+        "tiny",
+        "resnet20",
+        "preact_resnet18",
+        "wrn40_2",
+        "resnet18",
+        "resnet50",
+    ];
+
+    /// The number of cuts after the input ([`SplitModel::stages`] of the network).
+    pub fn stages(self) -> usize {
+        match self {
+            Arch::Tiny | Arch::Resnet20 | Arch::PreactResnet18 | Arch::Wrn40_2 => 3,
+            Arch::Resnet18 | Arch::Resnet50 => 4,
+        }
+    }
 }
 
 impl std::str::FromStr for Arch {
@@ -123,6 +203,8 @@ impl std::str::FromStr for Arch {
             "resnet20" => Ok(Arch::Resnet20),
             "preact_resnet18" => Ok(Arch::PreactResnet18),
             "wrn40_2" => Ok(Arch::Wrn40_2),
+            "resnet18" => Ok(Arch::Resnet18),
+            "resnet50" => Ok(Arch::Resnet50),
             other => Err(format!(
                 "unknown architecture `{other}` (valid: {})",
                 Arch::NAMES.join(", ")
@@ -149,6 +231,10 @@ pub enum Network {
     PreactResnet18(PreActResNet18),
     /// [`WideResNet`] 40-2.
     Wrn40_2(WideResNet),
+    /// [`ResNet18`] (ImageNet).
+    Resnet18(ResNet18),
+    /// [`ResNet50`] (ImageNet).
+    Resnet50(ResNet50),
 }
 
 impl Network {
@@ -170,6 +256,8 @@ impl Network {
             Arch::Resnet20 => Network::Resnet20(ResNet20::new(3, classes, device)),
             Arch::PreactResnet18 => Network::PreactResnet18(PreActResNet18::new(classes, device)),
             Arch::Wrn40_2 => Network::Wrn40_2(WideResNet::new(40, 2, classes, device)),
+            Arch::Resnet18 => Network::Resnet18(ResNet18::resnet18(classes, device)),
+            Arch::Resnet50 => Network::Resnet50(ResNet50::resnet50(classes, device)),
         };
         materialize_parameters(&net);
         net
@@ -214,6 +302,8 @@ macro_rules! dispatch {
             Network::Resnet20($net) => $body,
             Network::PreactResnet18($net) => $body,
             Network::Wrn40_2($net) => $body,
+            Network::Resnet18($net) => $body,
+            Network::Resnet50($net) => $body,
         }
     };
 }
@@ -237,7 +327,13 @@ impl SplitModel for Network {
             Network::Resnet20(n) => Network::Resnet20(n.reset_adv_bn()),
             Network::PreactResnet18(n) => Network::PreactResnet18(n.reset_adv_bn()),
             Network::Wrn40_2(n) => Network::Wrn40_2(n.reset_adv_bn()),
+            Network::Resnet18(n) => Network::Resnet18(n.reset_adv_bn()),
+            Network::Resnet50(n) => Network::Resnet50(n.reset_adv_bn()),
         }
+    }
+
+    fn stages(&self) -> usize {
+        dispatch!(self, n => n.stages())
     }
 }
 
@@ -252,6 +348,11 @@ pub(crate) fn run_stages<S>(
     forward: impl Fn(&S, Tensor<4>) -> Tensor<4>,
 ) -> Tensor<4> {
     assert!(from <= to, "segment from {from} to {to} runs backwards");
+    assert!(
+        to.index() <= stages.len(),
+        "cut {to} is beyond this network's {} stages",
+        stages.len()
+    );
     stages[from.index()..to.index()]
         .iter()
         .fold(x, |x, stage| forward(stage, x))
@@ -372,7 +473,26 @@ mod tests {
         for name in Cut::NAMES {
             assert_eq!(name.parse::<Cut>().unwrap().to_string(), *name);
         }
-        assert!("stage4".parse::<Cut>().is_err());
+        // stage4 exists (the ImageNet ResNets' last cut); layerN is an alias of stageN.
+        assert!("stage5".parse::<Cut>().is_err());
+        assert!("input".parse::<Cut>().is_err());
+        for (k, cut) in Cut::STAGES.into_iter().enumerate() {
+            let alias = format!("layer{}", k + 1);
+            assert_eq!(alias.parse::<Cut>().unwrap(), cut);
+            assert_eq!(cut.to_string(), format!("stage{}", k + 1));
+            assert_eq!(Cut::from_index(k + 1), Some(cut));
+        }
+        assert_eq!(Cut::from_index(5), None);
+        assert_eq!(serde_json::from_str::<Cut>("\"layer2\"").unwrap(), Cut::Stage2);
+        assert_eq!(serde_json::to_string(&Cut::Stage4).unwrap(), "\"stage4\"");
+        assert!(
+            Cut::Stage4
+                .check_within(3)
+                .unwrap_err()
+                .contains("stage1, stage2, stage3")
+        );
+        assert!(Cut::Stage4.check_within(4).is_ok());
+        assert_eq!((Arch::Resnet20.stages(), Arch::Resnet50.stages()), (3, 4));
         assert_eq!("adv".parse::<BnBranch>().unwrap(), BnBranch::Adv);
     }
 }

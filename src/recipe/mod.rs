@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::augmenters::{ConfigError, Pipeline, PixelStage, check_range};
 use crate::data::{DEFAULT_CACHE_BYTES, FileOptions, Normalization, OnCorrupt};
-use crate::feature::{AdvBnConfig, DsuConfig, InlineAugmenter, MixStyleConfig};
+use crate::feature::{AdvBnConfig, DsuConfig, InlineAugmenter, MixStyleConfig, check_cuts_within};
 use crate::model::{Arch, BnBranch};
 
 /// A complete training configuration.
@@ -373,6 +373,16 @@ impl Recipe {
         }
         let mut advbn = 0;
         for (i, f) in self.feature.iter().enumerate() {
+            // Cuts must exist in the architecture (the ImageNet ResNets have a stage4).
+            let (key, cuts) = match f {
+                FeatureStage::Advbn(cfg) => ("cut", vec![cfg.cut]),
+                other => (
+                    "cuts",
+                    other.inline().map(|a| a.cuts().to_vec()).unwrap_or_default(),
+                ),
+            };
+            check_cuts_within(key, &cuts, self.model.arch.stages())
+                .map_err(|e| e.within(&format!("feature[{i}]")))?;
             match f {
                 FeatureStage::Mixstyle(cfg) => {
                     cfg.validate().map_err(|e| e.within(&format!("feature[{i}]")))?

@@ -65,7 +65,7 @@ impl StepPlan {
         mode: BnMode,
     ) -> Tensor<4> {
         let mut at = from;
-        for next in [Cut::Stage1, Cut::Stage2, Cut::Stage3] {
+        for next in Cut::STAGES {
             if next <= from || next > to {
                 continue;
             }
@@ -118,18 +118,26 @@ pub fn train_step<M: SplitModel>(
     let mut stats = StepStats::default();
 
     // The stem runs once; with AdvBN the head continues from its output.
+    let last = model.last_cut();
     let (cut, freeze) = match &plan.advbn {
         Some(a) => (a.config().cut, a.config().freeze_stem),
-        None => (Cut::Stage3, false),
+        None => (last, false),
     };
+    // Recipes are checked against their architecture (`Recipe::validate`); a plan built by
+    // hand for a smaller model is a programming error.
+    assert!(
+        cut <= last,
+        "AdvBN cut {cut} is beyond the model's {} stages",
+        model.stages()
+    );
     let clean_mode = BnMode::TRAIN;
     let stem_mode = if freeze { BnMode::EVAL } else { clean_mode };
     let mut features = plan.walk(&model, images, Cut::Input, cut, stem_mode);
     if freeze {
         features = features.detach();
     }
-    let to_last_cut = plan.walk(&model, features.clone(), cut, Cut::Stage3, clean_mode);
-    let logits = model.head_from(to_last_cut, Cut::Stage3, clean_mode);
+    let to_last_cut = plan.walk(&model, features.clone(), cut, last, clean_mode);
+    let logits = model.head_from(to_last_cut, last, clean_mode);
 
     let mut loss = match plan.jsd_lambda {
         Some(lambda) if plan.views > 1 => {

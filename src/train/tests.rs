@@ -270,3 +270,102 @@ fn learns_with_mixstyle_and_dsu_and_resumes_identically() {
     let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
     assert!(worst < 1e-3, "resumed logits differ by {worst}");
 }
+
+#[test]
+fn one_advbn_step_runs_on_imagenet_resnet18_and_walks_all_four_stages() {
+    use crate::feature::DsuConfig;
+    let device = Device::flex().autodiff();
+    let (model, images) = crate::device::with_seed(&device, 4, || {
+        let model = Network::new(Arch::Resnet18, 3, &device);
+        let images = Tensor::<4>::random(
+            [4, 3, 64, 64],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        (model, images)
+    });
+    assert_eq!(model.last_cut(), Cut::Stage4);
+    let targets = Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 1, 2, 0], [4]), &device);
+    let model = model.reset_adv_bn();
+    let probe = |m: &Network| {
+        m.valid()
+            .forward(images.clone().inner(), BnMode::EVAL)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+    };
+    let before = probe(&model);
+    let plan = StepPlan {
+        views: 1,
+        jsd_lambda: None,
+        // A hook at stage4 exists only in the 4-stage networks: the walk must reach it.
+        inline: vec![crate::feature::InlineAugmenter::Dsu(DsuConfig {
+            cuts: vec![Cut::Stage4],
+            p: 1.0,
+            ..DsuConfig::default()
+        })],
+        step_key: StepPlan::key_for_step(0, 0, 0),
+        advbn: Some(
+            AdvBn::new(AdvBnConfig {
+                cut: "layer1".parse().unwrap(),
+                steps: 1,
+                ..AdvBnConfig::default()
+            })
+            .unwrap(),
+        ),
+    };
+    let mut recipe = tiny_recipe(1, true);
+    recipe.model.arch = Arch::Resnet18;
+    // The same step without the stage4 hook gives another clean loss (batch statistics:
+    // the running averages the first step moves do not enter it).
+    let without_hook = StepPlan {
+        inline: Vec::new(),
+        ..plan.clone()
+    };
+    let (_, plain) = train_step(
+        model.clone(),
+        &mut optimizer_for(&recipe),
+        images.clone(),
+        targets.clone(),
+        0.01,
+        &without_hook,
+    );
+    let mut optim = optimizer_for(&recipe);
+    let (model, stats) = train_step(model, &mut optim, images.clone(), targets, 0.01, &plan);
+    assert!(stats.loss.is_finite() && stats.loss_adv.is_some(), "{stats:?}");
+    assert!(
+        (stats.loss_clean - plain.loss_clean).abs() > 1e-6,
+        "the stage4 hook did not run: {} vs {}",
+        stats.loss_clean,
+        plain.loss_clean
+    );
+    let (s_mu, _) = stats.factors.unwrap();
+    assert_eq!(s_mu.len(), 64, "one factor per channel of layer1");
+    assert_ne!(before, probe(&model), "the step changed nothing");
+}
+
+#[test]
+fn recipe_cuts_beyond_the_architecture_are_errors() {
+    use crate::feature::DsuConfig;
+    let mut recipe = tiny_recipe(2, true);
+    recipe.feature = vec![FeatureStage::Advbn(AdvBnConfig {
+        cut: Cut::Stage4,
+        ..AdvBnConfig::default()
+    })];
+    let err = recipe.validate().unwrap_err();
+    assert_eq!(err.key, "feature[0].cut", "{err:?}");
+    assert!(
+        err.message.contains("stage4") && err.message.contains("3 stages"),
+        "{err:?}"
+    );
+    recipe.model.arch = Arch::Resnet50;
+    recipe.validate().unwrap();
+    recipe.model.arch = Arch::Resnet20;
+    recipe.feature = vec![FeatureStage::Dsu(DsuConfig {
+        cuts: vec![Cut::Stage1, Cut::Stage4],
+        ..DsuConfig::default()
+    })];
+    assert_eq!(recipe.validate().unwrap_err().key, "feature[0].cuts");
+    recipe.model.arch = Arch::Resnet18;
+    recipe.validate().unwrap();
+}
