@@ -5,20 +5,27 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::common::{CliError, CliResult, device};
+use super::common::{CliError, CliResult, device, load_data, parse_data};
 use crate::augmenters::corrupt::{Corruption, Preset, time_suite};
 use crate::augmenters::ops::{Op, op_names};
 use crate::augmenters::stylize::default_stages;
-use crate::augmenters::{AugMix, AugMixVariant, ImageSize, Pipeline, PixelStage, SampleKey, StageContext};
-use crate::bench::{AugmentBenchRow, TrainBenchRow, images_from_tar_gz, time_images, train_throughput};
+use crate::augmenters::{
+    AugMix, AugMixVariant, HorizontalFlip, ImageSize, Pipeline, PixelStage, RandomResizedCrop, SampleKey,
+    StageContext,
+};
+use crate::bench::{
+    AugmentBenchRow, TrainBenchRow, images_from_tar_gz, time_images, time_items, train_throughput,
+};
+use crate::data::{BatchPlan, DataSpec, FileOptions, LoadOptions, Normalization, OnCorrupt, make_batch};
 use crate::model::Arch;
 
 /// Arguments of `advbn bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Image side: 32 (CIFAR) or 224 (CIFAR upsampled bilinearly).
-    #[arg(long, default_value_t = 32)]
-    pub size: u32,
+    /// Image side: 32 (CIFAR) or 224 (CIFAR upsampled bilinearly); with --pipeline, the
+    /// crop size (default 224).
+    #[arg(long)]
+    pub size: Option<u32>,
     /// Threads for the multi-threaded rows (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -61,6 +68,16 @@ pub struct BenchArgs {
     /// Device for --train.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Time the whole per-image training input path of photo recipes instead: read the
+    /// file, decode, random_resized_crop to --size (bilinear), flip, one AugMix view at
+    /// severity 3, normalise to f32 CHW with ImageNet's mean/std. Needs --data.
+    #[arg(long, requires = "data")]
+    pub pipeline: bool,
+    /// The image folder for --pipeline (`folder:PATH`; its train split, at most --count
+    /// files, re-read and decoded at every pass: only the operating system's file cache
+    /// helps).
+    #[arg(long, value_name = "SPEC")]
+    pub data: Option<String>,
 }
 
 pub fn run(args: BenchArgs) -> CliResult {
@@ -74,50 +91,43 @@ pub fn run(args: BenchArgs) -> CliResult {
     if args.corruptions {
         return corruption_suite(&args);
     }
-    if args.size != 32 && args.size != 224 {
-        return Err(CliError(format!("--size is {}, valid: 32, 224", args.size)));
-    }
-    let all = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if all == 0 {
-        return Err(CliError("--threads must be at least 1".into()));
-    }
-    if args.count == 0 {
-        return Err(CliError("--count must be at least 1".into()));
-    }
     if !(args.seconds.is_finite() && args.seconds > 0.0) {
         return Err(CliError(format!(
             "--seconds is {}, it must be positive",
             args.seconds
         )));
     }
+    if args.pipeline {
+        return pipeline_rows(&args);
+    }
+    let size = args.size.unwrap_or(32);
+    if size != 32 && size != 224 {
+        return Err(CliError(format!("--size is {size}, valid: 32, 224")));
+    }
+    let thread_counts = thread_counts(&args)?;
+    if args.count == 0 {
+        return Err(CliError("--count must be at least 1".into()));
+    }
     let mut images = images_from_tar_gz(&args.images, args.count).map_err(CliError)?;
-    if args.size != 32 {
+    if size != 32 {
         images = images
             .iter()
-            .map(|img| {
-                image::imageops::resize(img, args.size, args.size, image::imageops::FilterType::Triangle)
-            })
+            .map(|img| image::imageops::resize(img, size, size, image::imageops::FilterType::Triangle))
             .collect();
     }
-    let thread_counts: Vec<usize> = if all > 1 { vec![1, all] } else { vec![1] };
     eprintln!(
         "{} images of {s}x{s} from {}; at least {}s per row",
         images.len(),
         args.images.display(),
         args.seconds,
-        s = args.size
+        s = size
     );
     let mut rows = Vec::new();
     let mut record = |name: &str, threads: usize, images_per_s: f64| {
-        println!(
-            "{name:<18} {:>4}px {threads:>3} thread(s) {images_per_s:>12.0} images/s",
-            args.size
-        );
+        println!("{name:<18} {size:>4}px {threads:>3} thread(s) {images_per_s:>12.0} images/s");
         rows.push(AugmentBenchRow {
             name: name.to_string(),
-            size: args.size,
+            size,
             threads,
             images_per_s,
         });
@@ -159,6 +169,95 @@ pub fn run(args: BenchArgs) -> CliResult {
             };
             record(name, threads, time_images(&images, threads, args.seconds, &work));
         }
+    }
+    write_json(&args.json, &rows)
+}
+
+fn thread_counts(args: &BenchArgs) -> CliResult<Vec<usize>> {
+    let all = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if all == 0 {
+        return Err(CliError("--threads must be at least 1".into()));
+    }
+    Ok(if all > 1 { vec![1, all] } else { vec![1] })
+}
+
+/// The per-image training input path of a photo recipe, timed on one thread and on all.
+fn pipeline_rows(args: &BenchArgs) -> CliResult {
+    let size = args.size.unwrap_or(224);
+    if !(8..=4096).contains(&size) {
+        return Err(CliError(format!("--size is {size}, valid: 8 to 4096")));
+    }
+    if args.count == 0 {
+        return Err(CliError("--count must be at least 1".into()));
+    }
+    let spec = parse_data(args.data.as_deref().expect("clap requires --data"))?;
+    if !matches!(spec, DataSpec::Folder(_)) {
+        return Err(CliError(format!(
+            "--pipeline times photo folders: --data must be `folder:PATH`, not `{spec}`"
+        )));
+    }
+    let splits = load_data(
+        &spec,
+        &LoadOptions {
+            train_limit: Some(args.count),
+            test_limit: Some(1),
+            files: FileOptions {
+                cache_bytes: 0,
+                on_corrupt: OnCorrupt::Error,
+            },
+            ..Default::default()
+        },
+    )?;
+    let train = splits.train;
+    let plan = BatchPlan {
+        pipeline: Pipeline::new(vec![
+            PixelStage::RandomResizedCrop(RandomResizedCrop {
+                size,
+                ..RandomResizedCrop::default()
+            }),
+            PixelStage::HorizontalFlip(HorizontalFlip::default()),
+            PixelStage::Augmix(AugMix {
+                severity: 3,
+                ..AugMix::default()
+            }),
+        ])
+        .map_err(CliError::from_display)?,
+        augmented_views: 1,
+        include_clean: false,
+        normalization: Normalization::IMAGENET,
+        run_seed: 0,
+    };
+    // One pass first, outside the timing, so that a corrupt file stops here with its name.
+    make_batch(&train, &(0..train.len()).collect::<Vec<_>>(), &plan, 0).map_err(CliError::from_display)?;
+    eprintln!(
+        "{} files of {}: decode, random_resized_crop {size}, flip, AugMix (severity 3), normalise; at least {}s per row",
+        train.len(),
+        spec,
+        args.seconds
+    );
+    let mut rows = Vec::new();
+    for threads in thread_counts(args)? {
+        let work = |i: usize| {
+            let batch = make_batch(&train, &[i], &plan, 0).expect("decoded in the first pass");
+            std::hint::black_box(batch.images);
+        };
+        let images_per_s = time_items(train.len(), threads, args.seconds, &work);
+        println!("pipeline {size:>4}px {threads:>3} thread(s) {images_per_s:>10.1} images/s");
+        rows.push(AugmentBenchRow {
+            name: "pipeline".into(),
+            size,
+            threads,
+            images_per_s,
+        });
+    }
+    if let [one, all] = rows.as_slice() {
+        println!(
+            "scaling: {:.2}x from 1 to {} threads",
+            all.images_per_s / one.images_per_s,
+            all.threads
+        );
     }
     write_json(&args.json, &rows)
 }

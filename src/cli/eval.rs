@@ -65,6 +65,7 @@ pub fn run(args: EvalArgs) -> CliResult {
             files: recipe.data.file_options(),
         },
     )?;
+    let splits = recipe.prepare_eval(splits);
     if splits.classes().len() != ck.state.classes {
         return Err(CliError(format!(
             "{spec} has {} classes, the model was trained on {}",

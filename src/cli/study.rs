@@ -103,7 +103,16 @@ pub fn run(args: StudyArgs) -> CliResult {
         seed: recipes[0].train.seed,
         files: recipes[0].data.file_options(),
     };
-    let data = load_data(&spec, &options)?;
+    if let Some(other) = recipes
+        .iter()
+        .find(|r| r.data.image_size != recipes[0].data.image_size)
+    {
+        return Err(CliError(format!(
+            "recipes `{}` and `{}` have different data.image_size ({:?} and {:?}); a study evaluates all on one test set",
+            recipes[0].name, other.name, recipes[0].data.image_size, other.data.image_size
+        )));
+    }
+    let data = recipes[0].prepare_eval(load_data(&spec, &options)?);
     let mut notes = vec![format!(
         "Recipes: {}{}.",
         recipes

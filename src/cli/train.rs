@@ -141,6 +141,7 @@ pub fn run(args: TrainArgs) -> CliResult {
             files: recipe.data.file_options(),
         },
     )?;
+    let splits = recipe.prepare_eval(splits);
     let classes = splits.classes().len();
     if !args.resume {
         std::fs::create_dir_all(&run_dir)

@@ -74,6 +74,7 @@ pub fn run(args: VisualizeArgs) -> CliResult {
             files: recipe.data.file_options(),
         },
     )?;
+    let splits = recipe.prepare_eval(splits);
     let count = args.images.min(splits.test.len());
     let indices: Vec<usize> = (0..count).collect();
     let batch = make_batch(

@@ -65,6 +65,13 @@ impl Normalization {
         std: [0.5; 3],
     };
 
+    /// ImageNet's mean and standard deviation (torchvision's models and every ImageNet
+    /// recipe).
+    pub const IMAGENET: Normalization = Normalization {
+        mean: [0.485, 0.456, 0.406],
+        std: [0.229, 0.224, 0.225],
+    };
+
     /// Normalizes one value of channel `c`.
     pub fn apply(&self, value: f32, c: usize) -> f32 {
         (value - self.mean[c]) / self.std[c]

@@ -26,6 +26,22 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "augmix+randconv+advbn",
         include_str!("../../recipes/augmix+randconv+advbn.toml"),
     ),
+    (
+        "baseline-imagenet",
+        include_str!("../../recipes/baseline-imagenet.toml"),
+    ),
+    (
+        "augmix-imagenet",
+        include_str!("../../recipes/augmix-imagenet.toml"),
+    ),
+    (
+        "advbn-imagenet",
+        include_str!("../../recipes/advbn-imagenet.toml"),
+    ),
+    (
+        "augmix+advbn-imagenet",
+        include_str!("../../recipes/augmix+advbn-imagenet.toml"),
+    ),
 ];
 
 /// The names of the built-in recipes.

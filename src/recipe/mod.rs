@@ -10,8 +10,8 @@ pub use overrides::apply_overrides;
 
 use serde::{Deserialize, Serialize};
 
-use crate::augmenters::{ConfigError, Pipeline, PixelStage, check_range};
-use crate::data::{DEFAULT_CACHE_BYTES, FileOptions, Normalization, OnCorrupt};
+use crate::augmenters::{CenterCrop, ConfigError, Pipeline, PixelStage, check_range};
+use crate::data::{DEFAULT_CACHE_BYTES, DataSplits, FileOptions, Normalization, OnCorrupt};
 use crate::feature::{AdvBnConfig, DsuConfig, InlineAugmenter, MixStyleConfig, check_cuts_within};
 use crate::model::{Arch, BnBranch};
 
@@ -366,7 +366,7 @@ impl Recipe {
             check_range("image_size", size, 8, 4096).map_err(|e| e.within("data"))?;
         }
         check_range("cache_mib", self.data.cache_mib, 0, 1 << 20).map_err(|e| e.within("data"))?;
-        Pipeline::new(self.pixel.clone())?;
+        self.pipeline()?;
         if let Some(Consistency::Jsd { lambda, views }) = &self.consistency {
             check_range("lambda", *lambda, 0.0, 1000.0).map_err(|e| e.within("consistency"))?;
             check_range("views", *views, 1, 16).map_err(|e| e.within("consistency"))?;
@@ -436,9 +436,49 @@ impl Recipe {
         self.feature.iter().filter_map(FeatureStage::inline).collect()
     }
 
-    /// The image-space pipeline (validated).
+    /// The image-space pipeline (validated). With `data.image_size` set, every
+    /// `random_resized_crop` and `center_crop` stage takes that size (so `--set
+    /// data.image_size=64` shrinks a photo recipe in one place).
     pub fn pipeline(&self) -> Result<Pipeline, ConfigError> {
-        Pipeline::new(self.pixel.clone())
+        let mut stages = self.pixel.clone();
+        if let Some(size) = self.data.image_size {
+            for stage in &mut stages {
+                match stage {
+                    PixelStage::RandomResizedCrop(c) => c.size = size,
+                    PixelStage::CenterCrop(c) => c.size = size,
+                    _ => {}
+                }
+            }
+        }
+        Pipeline::new(stages)
+    }
+
+    /// The evaluation transform of a photo recipe (`data.image_size` set): the shorter side
+    /// to `image_size / 0.875`, then the centre `image_size` square, bilinear as
+    /// torchvision's `Resize` + `CenterCrop`. `None` when images are used as they are.
+    ///
+    /// ```
+    /// let r = advbn::recipe::builtin("baseline-imagenet").unwrap().unwrap();
+    /// let eval = r.eval_preprocess().unwrap();
+    /// let out = eval.run(&image::RgbImage::new(500, 375), advbn_augmenters::SampleKey::new(0, 0, 0), 0);
+    /// assert_eq!(out.clean.size(), advbn_augmenters::ImageSize::new(224, 224));
+    /// assert!(advbn::recipe::builtin("baseline").unwrap().unwrap().eval_preprocess().is_none());
+    /// ```
+    pub fn eval_preprocess(&self) -> Option<Pipeline> {
+        let size = self.data.image_size?;
+        let crop = CenterCrop {
+            size,
+            ..CenterCrop::default()
+        };
+        Some(Pipeline::new(vec![PixelStage::CenterCrop(crop)]).expect("a valid centre crop"))
+    }
+
+    /// `splits` with this recipe's evaluation transform on the test and shift sets.
+    pub fn prepare_eval(&self, splits: DataSplits) -> DataSplits {
+        match self.eval_preprocess() {
+            Some(pipeline) => splits.with_test_preprocess(&pipeline),
+            None => splits,
+        }
     }
 }
 
