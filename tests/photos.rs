@@ -395,3 +395,54 @@ fn bench_pipeline_times_the_photo_input_path() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--data must be `folder:PATH`"));
 }
+
+#[test]
+fn study_of_imagenet_recipes_on_photos_reports_every_column() {
+    let scratch = tempfile::tempdir().unwrap();
+    let data = format!("folder:{}", mixed_folder().display());
+    let stdout = ok(
+        scratch.path(),
+        &[
+            "study",
+            "baseline-imagenet",
+            "advbn-imagenet",
+            "--data",
+            &data,
+            "--epochs",
+            "1",
+            "--corruptions",
+            "gaussian_noise,fog",
+            "--set",
+            "model.arch=tiny",
+            "--set",
+            "data.image_size=32",
+            "--set",
+            "train.batch_size=8",
+            "--out",
+            "study",
+        ],
+    );
+    assert!(
+        stdout.contains("baseline-imagenet") && stdout.contains("advbn-imagenet"),
+        "{stdout}"
+    );
+    let csv = fs::read_to_string(scratch.path().join("study/results.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    for recipe in ["baseline-imagenet", "advbn-imagenet"] {
+        let mine: Vec<&Vec<&str>> = rows.iter().filter(|r| r[col("recipe")] == recipe).collect();
+        let count = |kind: &str| mine.iter().filter(|r| r[col("kind")] == kind).count();
+        // clean, the generated style-shift set, 2 corruptions x 5 severities
+        assert_eq!(
+            (count("clean"), count("shift"), count("corruption")),
+            (1, 1, 10),
+            "{recipe}"
+        );
+        for row in &mine {
+            // every set is the 12 val photos, centre-cropped
+            assert_eq!(row[col("samples")], "12", "{row:?}");
+        }
+    }
+}

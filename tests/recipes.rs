@@ -401,7 +401,11 @@ fn every_builtin_recipe_round_trips() {
             "dsu",
             "randconv",
             "randconv+advbn",
-            "augmix+randconv+advbn"
+            "augmix+randconv+advbn",
+            "baseline-imagenet",
+            "augmix-imagenet",
+            "advbn-imagenet",
+            "augmix+advbn-imagenet"
         ]
     );
     for (name, _) in BUILTIN {
