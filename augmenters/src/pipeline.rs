@@ -93,9 +93,16 @@ macro_rules! pixel_stages {
             /// # Panics
             /// When `params` belong to another kind of stage.
             pub fn apply_with(&self, image: Image, params: &StageParams, context: StageContext<'_>) -> Image {
-                let rgb = image.into_rgb8();
+                self.apply_to(&image.into_rgb8(), params, context)
+            }
+
+            /// [`PixelStage::apply_with`] on a borrowed 8-bit image (no copy of the input).
+            ///
+            /// # Panics
+            /// When `params` belong to another kind of stage.
+            pub fn apply_to(&self, image: &RgbImage, params: &StageParams, context: StageContext<'_>) -> Image {
                 match (self, params) {
-                    $( (PixelStage::$variant(c), StageParams::$variant(p)) => c.apply_with(&rgb, p, context).into(), )+
+                    $( (PixelStage::$variant(c), StageParams::$variant(p)) => c.apply_with(image, p, context).into(), )+
                     #[allow(unreachable_patterns)]
                     _ => panic!("parameters of another stage kind"),
                 }
@@ -289,8 +296,13 @@ impl Pipeline {
     pub fn apply_with(&self, image: &RgbImage, params: &PipelineParams, context: StageContext<'_>) -> Views {
         let (shared, per_view) = self.stages.split_at(self.shared_len());
         assert_eq!(shared.len(), params.shared.len(), "params of another pipeline");
-        let mut clean = Image::Rgb8(image.clone());
-        for (stage, p) in shared.iter().zip(&params.shared) {
+        // The first stage reads the input in place: a photo is not copied before its crop.
+        let mut stages = shared.iter().zip(&params.shared);
+        let mut clean = match stages.next() {
+            Some((stage, p)) => stage.apply_to(image, p, context),
+            None => Image::Rgb8(image.clone()),
+        };
+        for (stage, p) in stages {
             clean = stage.apply_with(clean, p, context);
         }
         let augmented = params

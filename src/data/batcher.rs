@@ -325,20 +325,24 @@ fn source_path(source: &dyn ImageSource, index: usize) -> PathBuf {
 
 fn write_normalized_chw(img: &Image, norm: &Normalization, dst: &mut [f32]) {
     let plane = dst.len() / 3;
-    let mut write = |i: usize, rgb: [f32; 3]| {
-        for c in 0..3 {
-            dst[c * plane + i] = norm.apply(rgb[c], c);
-        }
-    };
+    let (red, rest) = dst.split_at_mut(plane);
+    let (green, blue) = rest.split_at_mut(plane);
     match img {
         Image::Rgb8(rgb) => {
+            // The same expression as `Normalization::apply`, tabulated once per value.
+            let table: [[f32; 256]; 3] =
+                std::array::from_fn(|c| std::array::from_fn(|v| norm.apply(v as f32 / 255.0, c)));
             for (i, px) in rgb.as_raw().chunks_exact(3).enumerate() {
-                write(i, [px[0], px[1], px[2]].map(|v| f32::from(v) / 255.0));
+                red[i] = table[0][usize::from(px[0])];
+                green[i] = table[1][usize::from(px[1])];
+                blue[i] = table[2][usize::from(px[2])];
             }
         }
         Image::Float(f) => {
             for (i, px) in f.as_slice().chunks_exact(3).enumerate() {
-                write(i, [px[0], px[1], px[2]]);
+                red[i] = norm.apply(px[0], 0);
+                green[i] = norm.apply(px[1], 1);
+                blue[i] = norm.apply(px[2], 2);
             }
         }
     }
