@@ -11,7 +11,7 @@
 
 use advbn::feature::{AdvBn, AdvBnConfig};
 use advbn::model::{BnMode, Cut, DualBatchNorm, SplitModel};
-use advbn::train::{accuracy, cross_entropy};
+use advbn::model::{accuracy, cross_entropy};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};

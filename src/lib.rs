@@ -11,6 +11,7 @@ pub mod eval;
 pub mod feature;
 pub mod model;
 pub mod recipe;
+pub mod study;
 pub mod train;
 
 pub use advbn_augmenters as augmenters;

@@ -7,7 +7,7 @@ use clap::Args;
 use super::common::{CliError, CliResult, device, interactive, load_data, load_recipe, parse_data};
 use crate::augmenters::corrupt::Corruption;
 use crate::data::{DataSpec, LoadOptions};
-use crate::eval::study::{StudyConfig, run_study};
+use crate::study::{StudyConfig, run_study};
 use crate::train::RunData;
 
 /// The recipes a study compares by default.

@@ -1,17 +1,17 @@
 //! Evaluation: accuracy and loss of a trained network on a test set, clean or transformed;
-//! robustness to corruptions and style shifts; the study and its report.
+//! robustness to corruptions and style shifts; the report tables and charts. It sits below
+//! training (the loop evaluates after each epoch) and above the models and data.
 
 pub mod chart;
 pub mod report;
 pub mod robustness;
-pub mod study;
 pub mod visualize;
 
 use burn::tensor::Device;
 
 use crate::data::{BatchPlan, ImageSource, Normalization, make_batch};
 use crate::model::{BnBranch, BnMode, SplitModel};
-use crate::train::cross_entropy;
+use crate::model::{accuracy, cross_entropy};
 
 /// Accuracy and mean loss over a set.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -51,7 +51,7 @@ pub fn evaluate<M: SplitModel>(
         let (images, targets) = batch.to_tensors(&device);
         let logits = model.forward(images, BnMode::eval(branch));
         let n = chunk.len() as f64;
-        correct += crate::train::accuracy(&logits, &targets) * n;
+        correct += accuracy(&logits, &targets) * n;
         loss_sum += f64::from(cross_entropy(logits, targets).into_scalar::<f32>()) * n;
     }
     let samples = source.len();

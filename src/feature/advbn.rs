@@ -11,8 +11,8 @@ use burn::tensor::{Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::augmenters::{ConfigError, check_range};
+use crate::model::cross_entropy;
 use crate::model::{BnMode, Cut, SplitModel};
-use crate::train::cross_entropy;
 
 /// The attack's settings (the reference implementation's defaults).
 ///

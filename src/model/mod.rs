@@ -4,6 +4,7 @@
 
 mod blocks;
 pub mod imagenet;
+mod loss;
 mod norm;
 mod resnet;
 mod tiny;
@@ -11,6 +12,7 @@ mod wrn;
 
 pub use blocks::{conv1x1, conv3x3};
 pub use imagenet::{ImageNetResNet, ResNet18, ResNet50, tensor_paths, torchvision_key};
+pub use loss::{accuracy, cross_entropy, jensen_shannon};
 pub use norm::{BnBranch, BnMode, BnState, BnStats, DualBatchNorm};
 pub use resnet::{PreActResNet18, ResNet20};
 pub use tiny::TinyCnn;

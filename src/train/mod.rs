@@ -3,14 +3,12 @@
 mod atomic;
 pub(crate) use atomic::write_atomic;
 mod checkpoint;
-mod loss;
 mod run_data;
 mod schedule;
 mod step;
 mod trainer;
 
 pub use checkpoint::{Checkpoint, LoopState, checkpoint_path};
-pub use loss::{accuracy, cross_entropy, jensen_shannon};
 pub use run_data::{RunData, run_data_path};
 pub use schedule::learning_rate;
 pub use step::{StepPlan, StepStats, train_step};

@@ -4,10 +4,10 @@
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Int, Tensor};
 
-use super::{accuracy, cross_entropy, jensen_shannon};
 use crate::augmenters::SampleKey;
 use crate::feature::{AdvBn, InlineAugmenter};
 use crate::model::{BnBranch, BnMode, BnStats, Cut, SplitModel};
+use crate::model::{accuracy, cross_entropy, jensen_shannon};
 
 /// What a step needs besides the model and the batch.
 #[derive(Clone, Debug)]

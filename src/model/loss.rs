@@ -1,4 +1,5 @@
-//! Losses: cross-entropy and AugMix's Jensen-Shannon consistency.
+//! Losses: cross-entropy and AugMix's Jensen-Shannon consistency. Model-level math used by
+//! the feature-space adversaries, evaluation and training alike.
 
 use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Int, Tensor};
@@ -7,7 +8,7 @@ use burn::tensor::{Int, Tensor};
 /// Returns a one-element tensor.
 ///
 /// ```
-/// use advbn::train::cross_entropy;
+/// use advbn::model::cross_entropy;
 /// use burn::tensor::{Device, Int, Tensor};
 /// let d = Device::flex();
 /// let logits = Tensor::<2>::from_floats([[0.0, 0.0]], &d);

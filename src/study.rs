@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use burn::tensor::Device;
 
-use super::report::{
-    RecipeSummary, complementarity, corruption_table, summarize, summary_table, write_charts, write_csv,
-};
-use super::robustness::{Candidate, EvalRecord, RobustnessPlan, evaluate_robustness};
 use crate::augmenters::corrupt::{Corruption, Preset};
 use crate::data::{DataSplits, ImageSource};
+use crate::eval::report::{
+    RecipeSummary, complementarity, corruption_table, summarize, summary_table, write_charts, write_csv,
+};
+use crate::eval::robustness::{Candidate, EvalRecord, RobustnessPlan, evaluate_robustness};
 use crate::recipe::Recipe;
 use crate::train::{
     Checkpoint, RunData, TrainSetup, checkpoint_path, load_network, metrics_path, recipe_path, train,
@@ -115,7 +115,7 @@ pub fn run_study(config: StudyConfig) -> Result<StudyOutcome, String> {
         progress: config.progress,
     };
     let shifts = if first.eval.shift {
-        super::robustness::shift_sets(&config.data, first.train.seed)?
+        crate::eval::robustness::shift_sets(&config.data, first.train.seed)?
     } else {
         Vec::new()
     };
@@ -150,7 +150,7 @@ pub fn run_study(config: StudyConfig) -> Result<StudyOutcome, String> {
         &plan,
     );
     fs::write(config.out.join("report.md"), markdown).map_err(|e| format!("cannot write report.md: {e}"))?;
-    let mut text = super::report::summary_text(&rows);
+    let mut text = crate::eval::report::summary_text(&rows);
     if let Some(p) = &paragraph {
         text.push('\n');
         text.push_str(p);
