@@ -40,7 +40,9 @@ impl BasicBlock {
             shortcut,
         }
     }
+}
 
+impl Block for BasicBlock {
     fn forward(&self, x: Tensor<4>, mode: BnMode) -> Tensor<4> {
         let residual = match &self.shortcut {
             Some(p) => p.bn.forward(p.conv.forward(x.clone()), mode),
@@ -62,10 +64,49 @@ impl BasicBlock {
     }
 }
 
+/// A residual block of the CIFAR networks: one step of a [`Stage`].
+pub(crate) trait Block: Sized {
+    /// Shapes: `[N, C_in, H, W]` -> `[N, C_out, H / stride, W / stride]`.
+    fn forward(&self, x: Tensor<4>, mode: BnMode) -> Tensor<4>;
+
+    /// Makes every adversarial batch-norm copy equal to its clean copy.
+    fn reset_adv_bn(self) -> Self;
+}
+
 /// A stage: a list of blocks.
 #[derive(Module, Debug)]
 pub struct Stage<B> {
     pub(crate) blocks: Vec<B>,
+}
+
+impl<B: Block> Stage<B> {
+    pub(crate) fn forward(&self, x: Tensor<4>, mode: BnMode) -> Tensor<4> {
+        self.blocks.iter().fold(x, |x, b| b.forward(x, mode))
+    }
+
+    pub(crate) fn reset_adv_bn(self) -> Self {
+        Stage {
+            blocks: self.blocks.into_iter().map(B::reset_adv_bn).collect(),
+        }
+    }
+}
+
+/// The layers of a CIFAR network between two cuts: `stem` (its input layers) when starting
+/// from the input, then the stages in between. The `segment` of every CIFAR ResNet.
+pub(crate) fn segment_stages<B: Block>(
+    stages: &[Stage<B>],
+    stem: impl FnOnce(Tensor<4>) -> Tensor<4>,
+    x: Tensor<4>,
+    from: Cut,
+    to: Cut,
+    mode: BnMode,
+) -> Tensor<4> {
+    let x = if from == Cut::Input && to > Cut::Input {
+        stem(x)
+    } else {
+        x
+    };
+    run_stages(stages, x, from, to, |s, x| s.forward(x, mode))
 }
 
 /// The three stages of a CIFAR ResNet: `blocks` blocks per stage with the given output
@@ -127,14 +168,8 @@ impl ResNet20 {
 
 impl SplitModel for ResNet20 {
     fn segment(&self, x: Tensor<4>, from: Cut, to: Cut, mode: BnMode) -> Tensor<4> {
-        let x = if from == Cut::Input && to > Cut::Input {
-            relu(self.bn.forward(self.conv.forward(x), mode))
-        } else {
-            x
-        };
-        run_stages(&self.stages, x, from, to, |s, x| {
-            s.blocks.iter().fold(x, |x, b| b.forward(x, mode))
-        })
+        let stem = |x| relu(self.bn.forward(self.conv.forward(x), mode));
+        segment_stages(&self.stages, stem, x, from, to, mode)
     }
 
     fn head_from(&self, x: Tensor<4>, from: Cut, mode: BnMode) -> Tensor<2> {
@@ -148,13 +183,7 @@ impl SplitModel for ResNet20 {
 
     fn reset_adv_bn(mut self) -> Self {
         self.bn = self.bn.reset_adv_from_clean();
-        self.stages = self
-            .stages
-            .into_iter()
-            .map(|s| Stage {
-                blocks: s.blocks.into_iter().map(BasicBlock::reset_adv_bn).collect(),
-            })
-            .collect();
+        self.stages = self.stages.into_iter().map(Stage::reset_adv_bn).collect();
         self
     }
 }
@@ -180,8 +209,10 @@ impl PreActBlock {
             shortcut: (stride != 1 || input != output).then(|| conv1x1(input, output, stride, device)),
         }
     }
+}
 
-    pub(crate) fn forward(&self, x: Tensor<4>, mode: BnMode) -> Tensor<4> {
+impl Block for PreActBlock {
+    fn forward(&self, x: Tensor<4>, mode: BnMode) -> Tensor<4> {
         let pre = relu(self.bn1.forward(x.clone(), mode));
         let residual = match &self.shortcut {
             Some(conv) => conv.forward(pre.clone()),
@@ -192,7 +223,7 @@ impl PreActBlock {
         out + residual
     }
 
-    pub(crate) fn reset_adv_bn(mut self) -> Self {
+    fn reset_adv_bn(mut self) -> Self {
         self.bn1 = self.bn1.reset_adv_from_clean();
         self.bn2 = self.bn2.reset_adv_from_clean();
         self
@@ -236,19 +267,12 @@ impl PreActResNet18 {
 
 impl SplitModel for PreActResNet18 {
     fn segment(&self, x: Tensor<4>, from: Cut, to: Cut, mode: BnMode) -> Tensor<4> {
-        let x = if from == Cut::Input && to > Cut::Input {
-            self.conv.forward(x)
-        } else {
-            x
-        };
-        run_stages(&self.stages, x, from, to, |s, x| {
-            s.blocks.iter().fold(x, |x, b| b.forward(x, mode))
-        })
+        segment_stages(&self.stages, |x| self.conv.forward(x), x, from, to, mode)
     }
 
     fn head_from(&self, x: Tensor<4>, from: Cut, mode: BnMode) -> Tensor<2> {
         let x = self.segment(x, from, Cut::Stage3, mode);
-        let x = self.last.blocks.iter().fold(x, |x, b| b.forward(x, mode));
+        let x = self.last.forward(x, mode);
         let x = relu(self.bn.forward(x, mode));
         self.fc.forward(global_avg_pool(x))
     }
@@ -258,11 +282,8 @@ impl SplitModel for PreActResNet18 {
     }
 
     fn reset_adv_bn(mut self) -> Self {
-        let reset = |s: Stage<PreActBlock>| Stage {
-            blocks: s.blocks.into_iter().map(PreActBlock::reset_adv_bn).collect(),
-        };
-        self.stages = self.stages.into_iter().map(reset).collect();
-        self.last = reset(self.last);
+        self.stages = self.stages.into_iter().map(Stage::reset_adv_bn).collect();
+        self.last = self.last.reset_adv_bn();
         self.bn = self.bn.reset_adv_from_clean();
         self
     }

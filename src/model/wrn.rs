@@ -6,9 +6,9 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-use super::resnet::{PreActBlock, Stage, cifar_stages};
+use super::resnet::{PreActBlock, Stage, cifar_stages, segment_stages};
 use super::tiny::global_avg_pool;
-use super::{BnMode, Cut, DualBatchNorm, SplitModel, conv3x3, run_stages};
+use super::{BnMode, Cut, DualBatchNorm, SplitModel, conv3x3};
 
 /// WideResNet-`depth`-`widen`: conv3x3(16), three groups of `(depth - 4) / 6` pre-activation
 /// wide blocks with `16k`, `32k`, `64k` channels (groups 2-3 start with stride 2), BN-ReLU,
@@ -49,14 +49,7 @@ impl WideResNet {
 
 impl SplitModel for WideResNet {
     fn segment(&self, x: Tensor<4>, from: Cut, to: Cut, mode: BnMode) -> Tensor<4> {
-        let x = if from == Cut::Input && to > Cut::Input {
-            self.conv.forward(x)
-        } else {
-            x
-        };
-        run_stages(&self.stages, x, from, to, |s, x| {
-            s.blocks.iter().fold(x, |x, b| b.forward(x, mode))
-        })
+        segment_stages(&self.stages, |x| self.conv.forward(x), x, from, to, mode)
     }
 
     fn head_from(&self, x: Tensor<4>, from: Cut, mode: BnMode) -> Tensor<2> {
@@ -69,13 +62,7 @@ impl SplitModel for WideResNet {
     }
 
     fn reset_adv_bn(mut self) -> Self {
-        self.stages = self
-            .stages
-            .into_iter()
-            .map(|s| Stage {
-                blocks: s.blocks.into_iter().map(PreActBlock::reset_adv_bn).collect(),
-            })
-            .collect();
+        self.stages = self.stages.into_iter().map(Stage::reset_adv_bn).collect();
         self.bn = self.bn.reset_adv_from_clean();
         self
     }
