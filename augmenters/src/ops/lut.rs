@@ -149,12 +149,35 @@ fn autocontrast_range(lo: u8, hi: u8) -> [u8; 256] {
     t
 }
 
-/// The lowest and highest value of each channel of interleaved RGB samples (`[255, 0]` for a
-/// channel without samples): all that autocontrast needs of an image, and much cheaper to
-/// get than its histogram.
-pub(crate) fn channel_ranges(rgb: &[u8]) -> [[u8; 2]; 3] {
-    #[inline(always)]
-    fn plain(rgb: &[u8]) -> [[u8; 2]; 3] {
+/// Defines `fn NAME(ARG: TYPE) -> RET { BODY }` with its body compiled twice, as written and
+/// with AVX2 enabled (the same IEEE operations, so the same result, only vectorized wider),
+/// the AVX2 copy chosen at run time when the CPU has it.
+macro_rules! with_avx2 {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($arg:ident: $ty:ty) -> $ret:ty $body:block) => {
+        $(#[$meta])*
+        $vis fn $name($arg: $ty) -> $ret {
+            #[inline(always)]
+            fn plain($arg: $ty) -> $ret $body
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2")]
+            fn wide($arg: $ty) -> $ret {
+                plain($arg)
+            }
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2 (checked just above).
+                return unsafe { wide($arg) };
+            }
+            plain($arg)
+        }
+    };
+}
+
+with_avx2! {
+    /// The lowest and highest value of each channel of interleaved RGB samples (`[255, 0]` for a
+    /// channel without samples): all that autocontrast needs of an image, and much cheaper to
+    /// get than its histogram.
+    pub(crate) fn channel_ranges(rgb: &[u8]) -> [[u8; 2]; 3] {
         // 96 samples (three AVX2 vectors, 32 pixels) per step; sample j of a step is channel
         // j % 3.
         let (mut lo, mut hi) = ([255u8; 96], [0u8; 96]);
@@ -174,41 +197,18 @@ pub(crate) fn channel_ranges(rgb: &[u8]) -> [[u8; 2]; 3] {
         }
         out
     }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn wide(rgb: &[u8]) -> [[u8; 2]; 3] {
-        plain(rgb)
-    }
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2 (checked just above).
-        return unsafe { wide(rgb) };
-    }
-    plain(rgb)
 }
 
-/// The autocontrast table (cutoff 0) of an image whose channels span `ranges` (from
-/// [`channel_ranges`]): the same table as [`autocontrast_lut`] of its histogram.
-pub(crate) fn autocontrast_lut_of_ranges(ranges: &[[u8; 2]; 3]) -> Lut {
-    #[inline(always)]
-    fn plain(r: &[[u8; 2]; 3]) -> Lut {
+with_avx2! {
+    /// The autocontrast table (cutoff 0) of an image whose channels span `ranges` (from
+    /// [`channel_ranges`]): the same table as [`autocontrast_lut`] of its histogram.
+    pub(crate) fn autocontrast_lut_of_ranges(ranges: &[[u8; 2]; 3]) -> Lut {
         [
-            autocontrast_range(r[0][0], r[0][1]),
-            autocontrast_range(r[1][0], r[1][1]),
-            autocontrast_range(r[2][0], r[2][1]),
+            autocontrast_range(ranges[0][0], ranges[0][1]),
+            autocontrast_range(ranges[1][0], ranges[1][1]),
+            autocontrast_range(ranges[2][0], ranges[2][1]),
         ]
     }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn wide(r: &[[u8; 2]; 3]) -> Lut {
-        plain(r)
-    }
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2 (checked just above).
-        return unsafe { wide(ranges) };
-    }
-    plain(ranges)
 }
 
 /// True when every channel's table never decreases: then the range of the mapped image is
@@ -228,28 +228,15 @@ const VALUES: [f64; 256] = {
     v
 };
 
-/// The autocontrast table (cutoff 0) of an image with histogram `h`.
-pub fn autocontrast_lut(h: &Histogram) -> Lut {
-    #[inline(always)]
-    fn plain(h: &Histogram) -> Lut {
+with_avx2! {
+    /// The autocontrast table (cutoff 0) of an image with histogram `h`.
+    pub fn autocontrast_lut(h: &Histogram) -> Lut {
         [
             autocontrast_channel(&h[0]),
             autocontrast_channel(&h[1]),
             autocontrast_channel(&h[2]),
         ]
     }
-    // The same code compiled for AVX2 (the same IEEE operations, so the same table).
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn wide(h: &Histogram) -> Lut {
-        plain(h)
-    }
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2 (checked just above).
-        return unsafe { wide(h) };
-    }
-    plain(h)
 }
 
 /// Pillow's `ImageOps.equalize` table for one channel: `step` is the number of samples
@@ -286,28 +273,15 @@ fn equalize_channel(h: &[u32; 256]) -> [u8; 256] {
     t
 }
 
-/// The equalize table of an image with histogram `h`.
-pub fn equalize_lut(h: &Histogram) -> Lut {
-    #[inline(always)]
-    fn plain(h: &Histogram) -> Lut {
+with_avx2! {
+    /// The equalize table of an image with histogram `h`.
+    pub fn equalize_lut(h: &Histogram) -> Lut {
         [
             equalize_channel(&h[0]),
             equalize_channel(&h[1]),
             equalize_channel(&h[2]),
         ]
     }
-    // The same code compiled for AVX2 (the same IEEE operations, so the same table).
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn wide(h: &Histogram) -> Lut {
-        plain(h)
-    }
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2 (checked just above).
-        return unsafe { wide(h) };
-    }
-    plain(h)
 }
 
 /// Pillow's `ImageOps.posterize(image, bits)` table: keep the `bits` high bits (1..=8).

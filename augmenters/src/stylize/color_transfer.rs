@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use std::f32::consts::{LN_10, LOG10_E};
 
 use super::{applies, check_interval, check_probability, draw, fastmath};
-use crate::{AugRng, Augment, ConfigError, FloatImage, ImageSize, StageContext, Validate};
+use crate::{AugRng, Augment, ConfigError, FloatImage, ImageSize, Validate};
 
 /// Reinhard et al.'s RGB -> LMS matrix.
 const RGB_TO_LMS: [[f64; 3]; 3] = [
@@ -343,27 +343,19 @@ impl Augment for ColorTransfer {
         }
     }
 
-    /// Towards the random target in `params` (no partner).
-    fn apply(&self, image: &RgbImage, params: &ColorTransferParams) -> FloatImage {
-        self.apply_with(image, params, StageContext::default())
-    }
+    partner_stylizer!(ColorTransferParams, |params| params.strength == 0.0);
+}
 
-    fn needs_partner(&self) -> bool {
-        true
-    }
-
+impl ColorTransfer {
     /// Towards the partner's statistics when there is a partner, else towards
     /// `params.target`.
-    fn apply_with(
+    fn stylize(
         &self,
         image: &RgbImage,
         params: &ColorTransferParams,
-        context: StageContext<'_>,
+        partner: Option<&RgbImage>,
     ) -> FloatImage {
-        if params.strength == 0.0 {
-            return FloatImage::from_rgb8(image);
-        }
-        let target = context.partner.map_or(params.target, LabStats::of);
+        let target = partner.map_or(params.target, LabStats::of);
         transfer_statistics(image, &target, params.strength)
     }
 }
@@ -431,6 +423,7 @@ pub fn transfer_statistics(image: &RgbImage, target: &LabStats, t: f32) -> Float
 #[allow(clippy::needless_range_loop)] // matrix and channel indices read best as indices
 mod tests {
     use super::*;
+    use crate::StageContext;
     use crate::rng_from_seed;
 
     #[test]

@@ -38,7 +38,7 @@ use rustfft::{Fft, FftPlanner};
 use serde::{Deserialize, Serialize};
 
 use super::{applies, check_interval, check_probability, draw, fastmath};
-use crate::{AugRng, Augment, ConfigError, FloatImage, ImageSize, StageContext, Validate, check_range};
+use crate::{AugRng, Augment, ConfigError, FloatImage, ImageSize, Validate, check_range};
 
 /// Amplitude-spectrum mixing configuration (recipe `kind = "fourier_mix"`).
 ///
@@ -129,27 +129,15 @@ impl Augment for FourierMix {
         }
     }
 
-    /// Towards the synthetic target (no partner).
-    fn apply(&self, image: &RgbImage, params: &FourierMixParams) -> FloatImage {
-        self.apply_with(image, params, StageContext::default())
-    }
+    partner_stylizer!(FourierMixParams, |params| params.lambda == 0.0);
+}
 
-    fn needs_partner(&self) -> bool {
-        true
-    }
-
-    /// Towards the partner's amplitude when there is a partner, else the synthetic target.
-    fn apply_with(
-        &self,
-        image: &RgbImage,
-        params: &FourierMixParams,
-        context: StageContext<'_>,
-    ) -> FloatImage {
-        if params.lambda == 0.0 {
-            return FloatImage::from_rgb8(image);
-        }
+impl FourierMix {
+    /// Towards the partner's amplitude when there is a partner (resized to the image's size
+    /// first), else the synthetic target.
+    fn stylize(&self, image: &RgbImage, params: &FourierMixParams, partner: Option<&RgbImage>) -> FloatImage {
         let resized;
-        let partner = match context.partner {
+        let partner = match partner {
             Some(p) if p.dimensions() != image.dimensions() => {
                 let (w, h) = image.dimensions();
                 resized = image::imageops::resize(p, w, h, image::imageops::FilterType::Triangle);
@@ -363,6 +351,7 @@ impl FftState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::StageContext;
 
     /// The 2D DFT amplitude of one channel, evaluated from the definition in f64.
     fn dft_amplitude(samples: &[f64], w: usize, h: usize) -> Vec<f64> {

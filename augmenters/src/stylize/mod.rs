@@ -73,6 +73,37 @@
 //! Speed: per image everything is single-threaded (rayon parallelizes over samples), the
 //! scratch buffers are per-thread and reused, and the FFT plans are cached per thread.
 
+/// The `Augment` methods shared by the stylizers that move an image towards a partner's
+/// style (`fourier_mix`, `color_transfer`): they use a partner when the context gives one,
+/// return the input as floats when `$identity` holds of the params, and otherwise call the
+/// type's own `stylize(image, params, partner)`. Expands inside an `impl Augment` block.
+macro_rules! partner_stylizer {
+    ($params:ty, |$p:ident| $identity:expr) => {
+        /// Towards the documented random target (no partner).
+        fn apply(&self, image: &image::RgbImage, params: &$params) -> crate::FloatImage {
+            self.apply_with(image, params, crate::StageContext::default())
+        }
+
+        fn needs_partner(&self) -> bool {
+            true
+        }
+
+        /// Towards the partner's style when there is a partner, else the random target.
+        fn apply_with(
+            &self,
+            image: &image::RgbImage,
+            params: &$params,
+            context: crate::StageContext<'_>,
+        ) -> crate::FloatImage {
+            let $p = params;
+            if $identity {
+                return crate::FloatImage::from_rgb8(image);
+            }
+            self.stylize(image, params, context.partner)
+        }
+    };
+}
+
 mod color_transfer;
 mod conv;
 mod fastmath;
