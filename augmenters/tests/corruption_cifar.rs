@@ -295,6 +295,27 @@ proptest! {
     }
 
     #[test]
+    fn spatter_any_size_every_severity_is_deterministic(
+        w in 1u32..=64,
+        h in 1u32..=64,
+        seed in any::<u64>(),
+        index in 0u64..1000,
+    ) {
+        // Water (severities 1-3) runs Canny, the distance transform, equalisation and the
+        // 3x3 filters on every size down to 1x1; mud (4-5) the Gaussian mask.
+        let img = RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 9) as u8, (y * 5) as u8, ((x + y) * 3) as u8]));
+        let key = SampleKey::new(seed, 0, index);
+        for preset in Preset::ALL {
+            for severity in 1u8..=5 {
+                let out = corrupt(&img, Corruption::Spatter, severity, preset, key).unwrap();
+                prop_assert_eq!(out.dimensions(), (w, h));
+                let again = corrupt(&img, Corruption::Spatter, severity, preset, key).unwrap();
+                prop_assert!(out == again, "{} s{} {}x{}: same key, other bytes", preset, severity, w, h);
+            }
+        }
+    }
+
+    #[test]
     fn tiny_images_survive_every_corruption(w in 1u32..=4, h in 1u32..=4, severity in 1u8..=5) {
         let img = RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 60) as u8, (y * 60) as u8, 128]));
         for c in Corruption::ALL {

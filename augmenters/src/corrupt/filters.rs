@@ -185,6 +185,13 @@ fn pass_y(buf: &Buf, k: &[f32], border: Border) -> Buf {
 
 /// `skimage.filters.gaussian` / `scipy.ndimage.gaussian_filter` over the two spatial axes
 /// (channels independent), with per-axis sigmas.
+///
+/// Not imageproc's `gaussian_blur_f32`: its kernel stops at radius `ceil(2 sigma)` (scipy's
+/// at `int(truncate * sigma + 0.5)`, 4 sigma here), it knows one border (replicate) and one
+/// sigma. As the `gaussian_blur` corruption (`imagenet`, on f32 like ours) it gives 41.8 to
+/// 57.6 dB PSNR against the `imagecorruptions` fixtures, 41.8 dB on the 128x96 image at
+/// severity 5, just above the 40 dB floor; this function is bit-exact on 11 of the 13
+/// fixtures and >= 86 dB on the other two.
 pub(crate) fn gaussian_filter(buf: &Buf, sigma_y: f64, sigma_x: f64, truncate: f64, border: Border) -> Buf {
     separable(
         buf,

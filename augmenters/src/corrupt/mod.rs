@@ -39,8 +39,11 @@
 //!   1/32 pixel; we interpolate exactly.
 //! - **jpeg_compression**: `jpeg-encoder` (IJG tables, 4:2:0, averaged chroma) and the
 //!   `image` crate's decoder instead of libjpeg: a few levels of rounding differences.
-//! - **spatter**: Canny, the 5x5 chamfer distance and histogram equalisation are our
-//!   implementations of OpenCV's documented algorithms, not its fixed-point code.
+//! - **spatter**: the distance to the drops' edges is imageproc's exact Euclidean distance,
+//!   not OpenCV's 5x5 chamfer approximation (at most 0.37 pixel apart below the truncation
+//!   at 20), and imageproc's 3x3 filters replicate the border where OpenCV reflects it; Canny
+//!   (on imageproc's Sobel gradients) and histogram equalisation are our implementations of
+//!   OpenCV's documented algorithms, because imageproc's differ measurably (see `spatter.rs`).
 //! - **Sizes**: the sources need at least 32x32 (`imagecorruptions`) or exactly 32x32 (the
 //!   CIFAR script). Here every size works: pixelate keeps sides >= 1, the `cifar` fog map
 //!   is `max(32, next_power_of_two(max(h, w)))`, the CIFAR `clipped_zoom` trims each axis
