@@ -130,9 +130,8 @@ pub fn images_from_tar_gz(path: &std::path::Path, count: usize) -> Result<Vec<im
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut entry, &mut bytes)
             .map_err(|e| format!("{}: corrupt archive ({e})", path.display()))?;
-        let decoded =
-            image::load_from_memory(&bytes).map_err(|e| format!("{}:{name}: {e}", path.display()))?;
-        images.push(crate::augmenters::to_rgb8(decoded));
+        let member = std::path::PathBuf::from(format!("{}:{name}", path.display()));
+        images.push(crate::data::decode_image_bytes(&bytes, &member).map_err(|e| e.to_string())?);
         if images.len() == count {
             break;
         }

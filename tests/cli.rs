@@ -489,6 +489,8 @@ fn augment_errors() {
     fs::write(s.path("notimg.png"), "hello, not a picture\n").unwrap();
     let jpeg = fs::read(i).unwrap();
     fs::write(s.path("truncated.jpg"), &jpeg[..jpeg.len() / 3]).unwrap();
+    // Cut in half inside the entropy-coded data: the JPEG decoder alone pads it with grey.
+    fs::write(s.path("halved.jpg"), &jpeg[..jpeg.len() / 2]).unwrap();
     fs::create_dir(s.path("adir")).unwrap();
     check_error_table(
         &s,
@@ -539,6 +541,22 @@ fn augment_errors() {
                 &["truncated.jpg is not a readable image"],
             ),
             case(
+                &["augment", "--augmix", "halved.jpg", "--out", "."],
+                &["halved.jpg is not a readable image: truncated JPEG"],
+            ),
+            case(
+                &[
+                    "corrupt",
+                    "--corruption",
+                    "fog",
+                    "--severity",
+                    "1",
+                    "halved.jpg",
+                    "o.png",
+                ],
+                &["halved.jpg is not a readable image: truncated JPEG"],
+            ),
+            case(
                 &["augment", "--op", "equalize", i, "nodir/o.png"],
                 &["nodir/o.png: the directory nodir does not exist"],
             ),
@@ -548,8 +566,8 @@ fn augment_errors() {
             ),
             case(&["augment", "--augmix", i], &["--augmix needs --out DIR"]),
             case(
-                &["augment", "--augmix", "--out", "nodir", i],
-                &["output directory nodir does not exist"],
+                &["augment", "--augmix", "--out", "notimg.png", i],
+                &["output directory notimg.png is a file, not a directory"],
             ),
             case(
                 &["augment", "--augmix", "--out", ".", "--severity", "11", i],
@@ -747,8 +765,8 @@ fn corrupt_errors() {
             ),
             case(&["corrupt", "--all", i], &["--all needs --out DIR"]),
             case(
-                &["corrupt", "--all", "--out", "nodir", i],
-                &["output directory nodir does not exist"],
+                &["corrupt", "--all", "--out", "notimg.png", i],
+                &["output directory notimg.png is a file, not a directory"],
             ),
             case(
                 &[
@@ -1736,5 +1754,38 @@ fn feature_space_peers_train_from_their_recipes() {
         args.extend_from_slice(TINY);
         let out = s.ok(&args);
         assert!(out.contains("clean test accuracy"), "{out}");
+    }
+}
+
+#[test]
+fn missing_output_directories_are_created_like_mkdir_p() {
+    let s = Scratch::new();
+    let input = s.real_images(1)[0].to_str().unwrap().to_string();
+    for (args, dir) in [
+        (
+            vec!["augment", "--augmix", "--out", "views/deep", &input],
+            "views/deep",
+        ),
+        (
+            vec!["augment", "--stage", "randconv", "--out", "stage/a/b", &input],
+            "stage/a/b",
+        ),
+        (
+            vec![
+                "corrupt",
+                "--all",
+                "--preset",
+                "cifar",
+                "--out",
+                "corrupted/x",
+                &input,
+            ],
+            "corrupted/x",
+        ),
+    ] {
+        assert!(!s.path(dir).exists());
+        s.ok(&args);
+        let written = fs::read_dir(s.path(dir)).unwrap().count();
+        assert!(written > 0, "{dir} is empty after {args:?}");
     }
 }

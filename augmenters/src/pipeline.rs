@@ -498,12 +498,7 @@ mod tests {
             let params = p.sample(SampleKey::new(1, 0, i), ImageSize::of(&img), 2);
             let json = serde_json::to_string(&params.views).unwrap();
             for part in json.split("\"pixels\":").skip(1) {
-                let value: f64 = part
-                    .split(|c: char| c == ',' || c == '}')
-                    .next()
-                    .unwrap()
-                    .parse()
-                    .unwrap();
+                let value: f64 = part.split([',', '}']).next().unwrap().parse().unwrap();
                 assert!(value.abs() <= 8.0, "translation of {value} pixels: {json}");
                 translations += 1;
             }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::common::{CliError, CliResult};
-use super::images::{check_out_dir, read_rgb, stem, write_png};
+use super::images::{create_out_dir, read_rgb, stem, write_png};
 use crate::augmenters::ops::apply_named;
 use crate::augmenters::{
     AugMix, AugMixVariant, Pipeline, PixelStage, SampleKey, StageContext, Validate, contact_sheet,
@@ -138,7 +138,7 @@ fn write_views(pipeline: &Pipeline, args: &AugmentArgs, label: &str, per_epoch: 
         };
         CliError(format!("--{mode} needs --out DIR"))
     })?;
-    check_out_dir(out_dir)?;
+    create_out_dir(out_dir)?;
     if args.views == 0 {
         return Err(CliError("--views must be at least 1".into()));
     }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::common::{CliError, CliResult};
-use super::images::{check_out_dir, read_rgb, stem, write_png};
+use super::images::{create_out_dir, read_rgb, stem, write_png};
 use crate::augmenters::SampleKey;
 use crate::augmenters::corrupt::{Corrupter, Corruption, CorruptionConfig, Preset, contact_sheet};
 
@@ -81,7 +81,7 @@ fn all(args: &CorruptArgs, preset: Preset) -> CliResult {
         .out
         .as_ref()
         .ok_or_else(|| CliError("--all needs --out DIR".into()))?;
-    check_out_dir(out)?;
+    create_out_dir(out)?;
     let corrupters = Corruption::ALL
         .iter()
         .flat_map(|&c| (1..=5u8).map(move |s| (c, s)))

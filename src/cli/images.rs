@@ -5,18 +5,18 @@ use std::path::Path;
 use image::{ImageFormat, RgbImage};
 
 use super::common::{CliError, CliResult};
-use crate::augmenters::to_rgb8;
+use crate::data::{DataError, decode_image};
 
-/// Decodes any supported image file to RGB8 (grey and alpha converted explicitly).
+/// Decodes an image file to RGB8 with the data sets' decoder ([`decode_image`]: every
+/// common mode, truncated JPEGs refused), so a file that a `folder:` data set rejects is
+/// rejected by every command too.
 pub fn read_rgb(path: &Path) -> CliResult<RgbImage> {
-    let reader = image::ImageReader::open(path)
-        .map_err(|e| CliError(format!("cannot read {}: {e}", path.display())))?
-        .with_guessed_format()
-        .map_err(|e| CliError(format!("cannot read {}: {e}", path.display())))?;
-    let decoded = reader
-        .decode()
-        .map_err(|e| CliError(format!("{} is not a readable image: {e}", path.display())))?;
-    Ok(to_rgb8(decoded))
+    decode_image(path).map_err(|e| match e {
+        DataError::Decode { reason, .. } => {
+            CliError(format!("{} is not a readable image: {reason}", path.display()))
+        }
+        other => CliError(other.to_string()),
+    })
 }
 
 /// Writes a PNG (whatever the extension says); the parent directory must exist.
@@ -27,16 +27,17 @@ pub fn write_png(path: &Path, image: &RgbImage) -> CliResult {
         .map_err(|e| CliError(format!("cannot write {}: {e}", path.display())))
 }
 
-/// An existing output directory, or an error.
-pub fn check_out_dir(dir: &Path) -> CliResult {
-    if dir.is_dir() {
-        Ok(())
-    } else {
-        Err(CliError(format!(
-            "output directory {} does not exist",
+/// Makes an output directory and its missing parents (as `mkdir -p`); an error when the
+/// path is a file or cannot be created.
+pub fn create_out_dir(dir: &Path) -> CliResult {
+    if dir.exists() && !dir.is_dir() {
+        return Err(CliError(format!(
+            "output directory {} is a file, not a directory",
             dir.display()
-        )))
+        )));
     }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| CliError(format!("cannot create output directory {}: {e}", dir.display())))
 }
 
 /// The file stem of a path, for naming outputs.

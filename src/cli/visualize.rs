@@ -6,7 +6,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use clap::Args;
 
 use super::common::{CliError, CliResult, device, load_data, parse_data, run_recipe};
-use super::images::{check_out_dir, write_png};
+use super::images::{create_out_dir, write_png};
 use crate::data::{BatchPlan, LoadOptions, make_batch};
 use crate::eval::visualize::{factors_from_metrics, render_factor_heatmap, render_feature_grid};
 use crate::feature::{AdvBn, AdvBnConfig};
@@ -38,7 +38,7 @@ pub fn run(args: VisualizeArgs) -> CliResult {
         return Err(CliError("--images and --channels must be at least 1".into()));
     }
     let out = args.out.clone().unwrap_or_else(|| args.run.clone());
-    check_out_dir(&out)?;
+    create_out_dir(&out)?;
     let recipe = run_recipe(&args.run)?;
     let config = recipe.advbn().cloned();
     let ck = Checkpoint::load(&checkpoint_path(&args.run)).map_err(CliError)?;

@@ -10,6 +10,7 @@ use std::fs;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
+use advbn_augmenters::to_rgb8;
 use image::{ImageReader, RgbImage};
 
 use super::{DataError, DataSplits, ImageDataset, LoadOptions, stratified_indices};
@@ -48,6 +49,17 @@ const JPEG_EOI_WINDOW: usize = 64;
 /// ```
 pub fn decode_image(path: &Path) -> Result<RgbImage, DataError> {
     let bytes = fs::read(path).map_err(|e| DataError::io(path, e))?;
+    decode_image_bytes(&bytes, path)
+}
+
+/// [`decode_image`] of a file's content already in memory (a member of an archive);
+/// `path` names it in errors.
+///
+/// ```
+/// let err = advbn::data::decode_image_bytes(&[0xFF, 0xD8, 0xFF], "a.tar:x.jpg".as_ref()).unwrap_err();
+/// assert!(err.to_string().contains("a.tar:x.jpg: truncated JPEG"));
+/// ```
+pub fn decode_image_bytes(bytes: &[u8], path: &Path) -> Result<RgbImage, DataError> {
     let fail = |reason: String| DataError::Decode {
         path: path.to_path_buf(),
         // Decoder messages may span lines; the error is one line.
@@ -61,14 +73,14 @@ pub fn decode_image(path: &Path) -> Result<RgbImage, DataError> {
             ));
         }
     }
-    let reader = ImageReader::new(Cursor::new(&bytes[..]))
+    let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| DataError::io(path, e))?;
     let decoded = reader.decode().map_err(|e| fail(e.to_string()))?;
-    // `into_rgb8` moves an RGB image out without a copy (`to_rgb8` converts pixel by pixel,
-    // 30% of a 500x375 decode, measured); other modes are converted with rounding
-    // (16-bit: (v + 128) / 257) and alpha dropped; the tests pin both.
-    Ok(decoded.into_rgb8())
+    // An RGB image moves out without a copy (converting it pixel by pixel costs 30% of a
+    // 500x375 decode, measured); other modes are converted with rounding (16-bit:
+    // (v + 128) / 257) and alpha dropped; the tests pin both.
+    Ok(to_rgb8(decoded))
 }
 
 /// Sorted names of the visible subdirectories of `dir`.

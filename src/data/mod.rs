@@ -33,7 +33,7 @@ pub use dataset::{
     DEFAULT_CACHE_BYTES, DataSplits, FileOptions, ImageDataset, OnCorrupt, stratified_indices,
 };
 pub use error::DataError;
-pub use folder::decode_image;
+pub use folder::{decode_image, decode_image_bytes};
 pub use idx::FASHION_MNIST_CLASSES;
 pub use sheet::{contact_sheet, write_contact_sheet};
 pub use spec::{DataSpec, FASHION_MNIST_DEFAULT_DIR, LoadOptions, SCHEMES, load};
