@@ -1789,3 +1789,39 @@ fn missing_output_directories_are_created_like_mkdir_p() {
         assert!(written > 0, "{dir} is empty after {args:?}");
     }
 }
+
+#[test]
+fn eval_on_other_data_is_not_cut_to_the_runs_test_limit() {
+    let s = Scratch::new();
+    let mut args = vec![
+        "train",
+        "--recipe",
+        "baseline",
+        "--epochs",
+        "1",
+        "--data",
+        SMALL_DATA,
+        "--test-limit",
+        "50",
+        "--out",
+        "run",
+    ];
+    args.extend_from_slice(TINY);
+    s.ok(&args);
+    let own = s.ok(&["eval", "--run", "run"]);
+    assert!(own.contains("on 50 images"), "{own}");
+    // Another data set is evaluated whole unless --test-limit says otherwise.
+    let other_data = "synthetic:train=200,test=150";
+    let other = s.ok(&["eval", "--run", "run", "--data", other_data]);
+    assert!(other.contains("on 150 images"), "{other}");
+    let limited = s.ok(&[
+        "eval",
+        "--run",
+        "run",
+        "--data",
+        other_data,
+        "--test-limit",
+        "120",
+    ]);
+    assert!(limited.contains("on 120 images"), "{limited}");
+}

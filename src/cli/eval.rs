@@ -56,11 +56,15 @@ pub fn run(args: EvalArgs) -> CliResult {
     let model = load_network(&ck, &device).map_err(CliError)?;
     let trained_on = RunData::read(&args.run).map_err(CliError)?;
     let spec = parse_data(args.data.as_deref().unwrap_or(&trained_on.spec))?;
+    // The run's own test limit applies to the run's own data; another data set is evaluated
+    // whole unless --test-limit says otherwise.
+    let same_data = spec.to_string() == parse_data(&trained_on.spec)?.to_string();
+    let test_limit = args.test_limit.or(trained_on.test_limit.filter(|_| same_data));
     let splits = load_data(
         &spec,
         &LoadOptions {
             train_limit: Some(1),
-            test_limit: args.test_limit.or(trained_on.test_limit),
+            test_limit,
             seed: recipe.train.seed,
             files: recipe.data.file_options(),
         },
