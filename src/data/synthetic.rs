@@ -22,6 +22,7 @@ use std::sync::LazyLock;
 use advbn_augmenters::{AugRng, SampleKey, rng_from_seed};
 use image::RgbImage;
 use rand::RngExt;
+use rand_distr::{Distribution, Normal};
 use rayon::prelude::*;
 
 use super::{DataError, DataSplits, ImageDataset, LoadOptions};
@@ -659,16 +660,9 @@ impl ImageParams {
         }
         if self.style.noise > 0.0 {
             let mut rng = rng_from_seed(self.noise_seed);
-            for pair in pixels.chunks_mut(2) {
-                // Box-Muller: two independent standard normals per pair of uniforms.
-                let u1 = 1.0 - rng.random::<f32>();
-                let u2 = rng.random::<f32>();
-                let r = (-2.0 * u1.ln()).sqrt() * self.style.noise;
-                let (s, c) = (TAU * u2).sin_cos();
-                pair[0] += r * c;
-                if let Some(second) = pair.get_mut(1) {
-                    *second += r * s;
-                }
+            let noise = Normal::new(0.0f32, self.style.noise).expect("a finite, positive noise level");
+            for v in &mut pixels {
+                *v += noise.sample(&mut rng);
             }
         }
         let raw = pixels
