@@ -10,7 +10,8 @@ use burn::tensor::Device;
 use crate::augmenters::corrupt::{Corruption, Preset};
 use crate::data::{DataSplits, ImageSource};
 use crate::eval::report::{
-    RecipeSummary, complementarity, corruption_table, summarize, summary_table, write_charts, write_csv,
+    EpochPoint, RecipeSummary, complementarity, corruption_table, epochs_from_metrics, summarize,
+    summary_table, write_charts, write_csv,
 };
 use crate::eval::robustness::{Candidate, EvalRecord, RobustnessPlan, evaluate_robustness};
 use crate::recipe::Recipe;
@@ -138,7 +139,13 @@ pub fn run_study(config: StudyConfig) -> Result<StudyOutcome, String> {
     let rows = summarize(&records, &trained, baseline);
     write_csv(&config.out.join("results.csv"), &records)
         .map_err(|e| format!("cannot write results.csv: {e}"))?;
-    let charts = write_charts(&config.out, &records, &rows)?;
+    let curves: Vec<(String, Vec<EpochPoint>)> = (config.recipes.iter())
+        .map(|r| {
+            let metrics = fs::read_to_string(metrics_path(&config.out.join("runs").join(&r.name)));
+            (r.name.clone(), epochs_from_metrics(&metrics.unwrap_or_default()))
+        })
+        .collect();
+    let charts = write_charts(&config.out, &records, &rows, &curves)?;
     let paragraph = complementarity(&rows);
     let markdown = report_markdown(
         &config,
@@ -247,8 +254,17 @@ fn report_markdown(
     md.push_str("## Error per corruption (%, mean over severities)\n\n");
     md.push_str(&corruption_table(records, &names));
     md.push('\n');
+    if !charts.is_empty() {
+        md.push_str("## Charts\n\n");
+    }
+    if charts.iter().any(|c| c.starts_with("training_")) {
+        md.push_str(
+            "Training curves: mean loss and accuracy over each epoch's training batches (augmented as \
+             the recipe trains), per recipe.\n\n",
+        );
+    }
     for chart in charts {
-        md.push_str(&format!("![{chart}]({chart})\n\n"));
+        md.push_str(&format!("![{chart}]({chart}.png) ([SVG]({chart}.svg))\n\n"));
     }
     if !notes.is_empty() {
         md.push_str("## Notes\n\n");

@@ -1482,13 +1482,24 @@ fn study_of_two_recipes_writes_the_report_csv_and_charts() {
         "fog",
         "contrast",
         "error_per_corruption.png",
-        "clean_vs_corruption.png",
+        "clean_vs_corruption.svg",
+        "training_loss.png",
+        "training_accuracy.png",
     ] {
         assert!(report.contains(piece), "report.md lacks {piece}");
     }
-    for chart in ["error_per_corruption.png", "clean_vs_corruption.png"] {
-        let (w, h) = read_png(&dir.join(chart)).dimensions();
-        assert!(w > 100 && h > 100, "{chart} is {w}x{h}");
+    for chart in [
+        "error_per_corruption",
+        "clean_vs_corruption",
+        "training_loss",
+        "training_accuracy",
+    ] {
+        let (w, h) = read_png(&dir.join(format!("{chart}.png"))).dimensions();
+        assert!(w >= 800 && h >= 400, "{chart}.png is {w}x{h}");
+        let svg = fs::read_to_string(dir.join(format!("{chart}.svg"))).unwrap();
+        let head = format!("<svg width=\"{w}\" height=\"{h}\"");
+        assert!(svg.starts_with(&head), "{chart}.svg does not start with {head}");
+        assert!(svg.contains("\naugmix"), "{chart}.svg lacks the legend");
     }
     // results.csv: clean, style shift, and 2 corruptions x 5 severities, for each recipe.
     let csv = fs::read_to_string(dir.join("results.csv")).unwrap();
@@ -1681,6 +1692,8 @@ fn visualize_draws_factors_and_feature_maps_of_an_advbn_run() {
         factors.pixels().any(|p| p.0[2] > 140 && p.0[0] < 80),
         "no blue in the factor heatmap"
     );
+    let svg = fs::read_to_string(s.path("run/advbn_factors.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("\ns_sigma (std)\n"));
     let features = read_png(&s.path("run/advbn_features.png"));
     assert!(features.height() > 3 * 2 * 32);
     check_error_table(

@@ -8,7 +8,8 @@ use clap::Args;
 use super::common::{CliError, CliResult, device, load_data, parse_data, run_recipe};
 use super::images::{create_out_dir, write_png};
 use crate::data::{BatchPlan, LoadOptions, make_batch};
-use crate::eval::visualize::{factors_from_metrics, render_factor_heatmap, render_feature_grid};
+use crate::eval::chart::write_chart;
+use crate::eval::visualize::{FactorHeatmap, factors_from_metrics, render_feature_grid};
 use crate::feature::{AdvBn, AdvBnConfig};
 use crate::model::{BnMode, Cut, SplitModel};
 use crate::train::{Checkpoint, RunData, checkpoint_path, load_network, metrics_path};
@@ -51,9 +52,13 @@ pub fn run(args: VisualizeArgs) -> CliResult {
             if log.is_empty() {
                 eprintln!("note: the run's metrics hold no attack factors (AdvBN never ran)");
             } else {
+                let heatmap = FactorHeatmap {
+                    log: &log,
+                    epsilon: cfg.epsilon as f32,
+                };
+                write_chart(&out, "advbn_factors", &heatmap).map_err(CliError)?;
                 let path = out.join("advbn_factors.png");
-                write_png(&path, &render_factor_heatmap(&log, cfg.epsilon as f32))?;
-                println!("factors over {} steps: {}", log.len(), path.display());
+                println!("factors over {} steps: {} (and .svg)", log.len(), path.display());
             }
         }
         None => eprintln!(
@@ -109,7 +114,8 @@ pub fn run(args: VisualizeArgs) -> CliResult {
         &floats(attack.features)?,
         dims,
         args.channels,
-    );
+    )
+    .map_err(CliError)?;
     let path = out.join("advbn_features.png");
     write_png(&path, &grid)?;
     println!(
