@@ -818,6 +818,7 @@ fn bench_json_has_a_row_per_op_pipeline_and_thread_count() {
     let s = Scratch::new();
     let tar = common::cifar_tar();
     let tar = tar.to_str().unwrap();
+    let started = Instant::now();
     s.ok(&[
         "bench",
         "--count",
@@ -831,6 +832,7 @@ fn bench_json_has_a_row_per_op_pipeline_and_thread_count() {
         "--images",
         tar,
     ]);
+    let whole_run = started.elapsed().as_secs_f64();
     let rows: Vec<Value> = serde_json::from_str(&fs::read_to_string(s.path("rows.json")).unwrap()).unwrap();
     let mut names: Vec<String> = op_names().iter().map(|n| n.to_string()).collect();
     names.extend(["randconv", "fourier_mix", "color_transfer", "random_net"].map(String::from));
@@ -845,8 +847,13 @@ fn bench_json_has_a_row_per_op_pipeline_and_thread_count() {
         assert_eq!(row["name"], name.as_str());
         assert_eq!(row["size"], 32);
         assert_eq!(row["threads"], threads);
+        // Each row times at least one whole pass over the 8 images, inside the command's own
+        // run time: a rate below that is a wrong measurement (units, or a count lost).
         let rate = row["images_per_s"].as_f64().unwrap();
-        assert!(rate.is_finite() && rate > 0.0, "{row}");
+        assert!(
+            rate.is_finite() && rate >= 8.0 / whole_run,
+            "{row} (command took {whole_run:.2}s)"
+        );
     }
     // 224x224 on one thread, printed without JSON.
     let out = s.ok(&[
@@ -1740,6 +1747,7 @@ fn eval_reports_corruption_and_shift_errors() {
 fn bench_corruptions_times_the_suite() {
     let s = Scratch::new();
     let tar = common::cifar_tar();
+    let started = Instant::now();
     let out = s.ok(&[
         "bench",
         "--corruptions",
@@ -1753,7 +1761,12 @@ fn bench_corruptions_times_the_suite() {
     assert!(out.contains("20 images x 15 corruptions x 5 severities"), "{out}");
     let rows: Vec<Value> = serde_json::from_str(&fs::read_to_string(s.path("c.json")).unwrap()).unwrap();
     assert_eq!(rows.len(), 15);
-    assert!(rows.iter().all(|r| r["images_per_s"].as_f64().unwrap() > 0.0));
+    // Each corruption row covers the 20 images at 5 severities within the command's run.
+    let whole_run = started.elapsed().as_secs_f64();
+    for row in &rows {
+        let rate = row["images_per_s"].as_f64().unwrap();
+        assert!(rate >= 100.0 / whole_run, "{row} (command took {whole_run:.2}s)");
+    }
 }
 
 #[test]
@@ -1766,7 +1779,24 @@ fn feature_space_peers_train_from_their_recipes() {
         ];
         args.extend_from_slice(TINY);
         let out = s.ok(&args);
-        assert!(out.contains("clean test accuracy"), "{out}");
+        let accuracy = percent_after(&out, "clean test accuracy");
+        assert!((0.0..=100.0).contains(&accuracy), "{out}");
+        // The recipe's feature stage is what trained: recorded in the run, and every step's
+        // loss is finite; the adversary of randconv+advbn logged its loss at every step.
+        let toml = fs::read_to_string(s.path(&out_dir).join("recipe.toml")).unwrap();
+        let kind = if recipe == "randconv+advbn" {
+            "advbn"
+        } else {
+            recipe
+        };
+        assert!(toml.contains(&format!("kind = \"{kind}\"")), "{toml}");
+        let m = metrics(&s.path(&out_dir));
+        let steps = lines_of_kind(&m, "step");
+        assert_eq!(steps.len(), 2, "{recipe}: 200 images in batches of 128");
+        for step in &steps {
+            assert!(step["loss"].as_f64().unwrap().is_finite(), "{step}");
+            assert_eq!(step["loss_adv"].is_number(), kind == "advbn", "{recipe}: {step}");
+        }
     }
 }
 

@@ -280,7 +280,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
     #[test]
-    fn any_size_any_corruption_keeps_the_size(
+    fn any_size_any_corruption_keeps_the_size_corrupts_and_replays(
         w in 1u32..=300,
         h in 1u32..=300,
         c in corruption_strategy(),
@@ -290,8 +290,15 @@ proptest! {
     ) {
         let preset = if imagenet { Preset::Imagenet } else { Preset::Cifar };
         let img = RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 5) as u8, (y * 3) as u8, ((x ^ y) * 7) as u8]));
-        let out = corrupt(&img, c, severity, preset, SampleKey::new(seed, 0, 0)).unwrap();
+        let key = SampleKey::new(seed, 0, 0);
+        let out = corrupt(&img, c, severity, preset, key).unwrap();
         prop_assert_eq!(out.dimensions(), (w, h));
+        // The same key gives the same bytes.
+        prop_assert_eq!(&out, &corrupt(&img, c, severity, preset, key).unwrap());
+        // On an image large enough to hold the corruption's structure, it changes pixels.
+        if w >= 16 && h >= 16 {
+            prop_assert!(out != img, "{} severity {} left a {}x{} image unchanged", c.name(), severity, w, h);
+        }
     }
 
     #[test]
