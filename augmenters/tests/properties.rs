@@ -5,6 +5,8 @@
 //! partners independent of the thread count and the batch order.
 //! Case counts are modest so that the suite stays fast in debug builds.
 
+mod support;
+
 use advbn_augmenters::ops::{Op, OpParams};
 use advbn_augmenters::{
     AugMix, Augment, HorizontalFlip, ImageSize, Pipeline, PixelStage, RandomCrop, Sample, SampleKey,
@@ -12,25 +14,7 @@ use advbn_augmenters::{
 };
 use image::RgbImage;
 use proptest::prelude::*;
-
-fn image_from(w: u32, h: u32, seed: u64) -> RgbImage {
-    let mut s = seed | 1;
-    RgbImage::from_fn(w, h, |x, y| {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        // Mix noise with a gradient so that histograms and edges are non-trivial.
-        image::Rgb([
-            (s as u8) / 2 + (x % 128) as u8,
-            (s >> 8) as u8,
-            ((x + y) % 256) as u8,
-        ])
-    })
-}
-
-fn any_image() -> impl Strategy<Value = RgbImage> {
-    (1u32..=300, 1u32..=300, any::<u64>()).prop_map(|(w, h, seed)| image_from(w, h, seed))
-}
+use support::{any_image, image_from};
 
 fn any_op_params() -> impl Strategy<Value = OpParams> {
     (0..Op::ALL.len(), 0.0f64..=1.0).prop_map(|(i, t)| {

@@ -6,30 +6,15 @@
 //! torchvision is not a dependency, so the sampler is checked by these properties rather than
 //! against torchvision's draws.
 
+mod support;
+
 use advbn_augmenters::{
     Augment, CenterCrop, CropBox, ImageSize, Interpolation, RandomResizedCrop, Resize, ResizeTarget,
     SampleKey, Validate,
 };
 use image::RgbImage;
 use proptest::prelude::*;
-
-fn image_from(w: u32, h: u32, seed: u64) -> RgbImage {
-    let mut s = seed | 1;
-    RgbImage::from_fn(w, h, |x, y| {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        image::Rgb([
-            (s as u8) / 2 + (x % 128) as u8,
-            (s >> 8) as u8,
-            ((x + y) % 256) as u8,
-        ])
-    })
-}
-
-fn any_image() -> impl Strategy<Value = RgbImage> {
-    (1u32..=300, 1u32..=300, any::<u64>()).prop_map(|(w, h, seed)| image_from(w, h, seed))
-}
+use support::{any_image, image_from};
 
 fn any_interpolation() -> impl Strategy<Value = Interpolation> {
     prop_oneof![Just(Interpolation::Bilinear), Just(Interpolation::Bicubic)]
