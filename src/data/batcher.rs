@@ -201,6 +201,19 @@ fn warn_corrupt_once(error: &DataError) {
     }
 }
 
+/// Sample `index`'s image: `Ok(None)` when its file is corrupt and the source skips corrupt
+/// files (warned once per file).
+fn load_or_skip(source: &dyn ImageSource, index: usize) -> Result<Option<Cow<'_, RgbImage>>, DataError> {
+    match source.load(index) {
+        Ok(image) => Ok(Some(image)),
+        Err(e @ DataError::Decode { .. }) if source.skips_corrupt() => {
+            warn_corrupt_once(&e);
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// One sample through the pipeline: `Ok(None)` when its file is corrupt and the source
 /// skips corrupt files.
 fn augment_sample(
@@ -209,27 +222,15 @@ fn augment_sample(
     plan: &BatchPlan,
     epoch: u64,
 ) -> Result<Option<Views>, DataError> {
-    let image = match source.load(index) {
-        Ok(image) => image,
-        Err(e @ DataError::Decode { .. }) if source.skips_corrupt() => {
-            warn_corrupt_once(&e);
-            return Ok(None);
-        }
-        Err(e) => return Err(e),
+    let Some(image) = load_or_skip(source, index)? else {
+        return Ok(None);
     };
     let key = SampleKey::new(plan.run_seed, epoch, index as u64);
     // Stylizers that need a partner (fourier_mix, color_transfer) get another sample of the
     // dataset, drawn from the sample's own stream: independent of the batch's composition.
     // A skipped (corrupt) partner leaves the stylizer its documented random target.
-    let partner: Option<Cow<'_, RgbImage>> = match key.partner_index(source.len() as u64) {
-        Some(j) if plan.pipeline.needs_partner() => match source.load(j as usize) {
-            Ok(p) => Some(p),
-            Err(e @ DataError::Decode { .. }) if source.skips_corrupt() => {
-                warn_corrupt_once(&e);
-                None
-            }
-            Err(e) => return Err(e),
-        },
+    let partner = match key.partner_index(source.len() as u64) {
+        Some(j) if plan.pipeline.needs_partner() => load_or_skip(source, j as usize)?,
         _ => None,
     };
     let context = StageContext {
