@@ -1,7 +1,8 @@
 //! Reference tests of the resizing stages against Pillow's `Image.resize(size, filter, box)`.
 //!
 //! The fixtures in `tests/fixtures/resize/` are written by `scripts/fixtures/pillow_resize.py`
-//! (run by hand; `manifest.json` records the Pillow version): two CIFAR-10 test images
+//! (run by hand; `manifest.json` records the Pillow version; each input's outputs are
+//! stacked into one strip, `NAME__outputs.png`, the case's `y` giving its rows): two CIFAR-10 test images
 //! upscaled to 97x61 and 61x97, a 150x113 high-frequency pattern (stripes, checkerboard,
 //! radial chirp) and a 1x1 image; for each, down- and up-scaling of the whole image and of
 //! integer and fractional boxes, torchvision's shorter-side size, a RandomResizedCrop-like
@@ -57,6 +58,17 @@ fn load(name: &str) -> RgbImage {
     image::open(&path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         .to_rgb8()
+}
+
+/// A case's expected output: its rows (`y` and `height`) of the input's output strip.
+fn expected_output(case: &Value) -> RgbImage {
+    let strip = load(case["output"].as_str().unwrap());
+    let (w, h) = (
+        case["width"].as_u64().unwrap() as u32,
+        case["height"].as_u64().unwrap() as u32,
+    );
+    let y = case["y"].as_u64().unwrap() as u32;
+    image::imageops::crop_imm(&strip, 0, y, w, h).to_image()
 }
 
 fn manifest() -> Value {
@@ -116,7 +128,7 @@ fn resize_region_matches_pillow_within_the_corridor() {
     for case in cases {
         let filter = case["filter"].as_str().unwrap();
         let input = load(case["input"].as_str().unwrap());
-        let expected = load(case["output"].as_str().unwrap());
+        let expected = expected_output(case);
         let out = ImageSize::new(
             case["width"].as_u64().unwrap() as u32,
             case["height"].as_u64().unwrap() as u32,
@@ -125,8 +137,10 @@ fn resize_region_matches_pillow_within_the_corridor() {
         let mut one = Stats::default();
         one.add(&actual, &expected);
         per_case.push(format!(
-            "{}: max {}, {:.4} exact",
-            case["output"].as_str().unwrap(),
+            "{} {} {}: max {}, {:.4} exact",
+            case["input"].as_str().unwrap(),
+            case["tag"].as_str().unwrap(),
+            case["filter"].as_str().unwrap(),
             one.max_diff,
             one.exact_fraction()
         ));
@@ -214,7 +228,7 @@ fn stages_reproduce_their_fixture_cases() {
             .apply(&input, &()),
             _ => continue,
         };
-        assert_eq!(via_stage, via_region, "{}", case["output"]);
+        assert_eq!(via_stage, via_region, "{} {tag}", case["input"]);
     }
 }
 
