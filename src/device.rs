@@ -4,7 +4,8 @@
 use std::str::FromStr;
 use std::sync::Mutex;
 
-use burn::tensor::Device;
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
 
 /// Seeds `device` and runs `draw` while no other seeded section of this process runs.
 ///
@@ -32,6 +33,72 @@ pub fn with_seed<R>(device: &Device, seed: u64, draw: impl FnOnce() -> R) -> R {
         device.seed(seed);
         draw()
     })
+}
+
+/// Builds a module from seed `seed` so that it has the same weights on every device.
+///
+/// Each burn backend has its own random generator (the CPU backend's and wgpu's draw
+/// different numbers for the same seed), so a model built directly on a GPU device would
+/// start from other weights than the same command on the CPU. `build` therefore runs on the
+/// CPU backend inside [`with_seed`], every parameter is drawn there
+/// ([`materialize_parameters`]), and the module is then moved to `device` with
+/// [`Module::fork`], which keeps parameter ids and which parameters require gradients.
+///
+/// ```
+/// use advbn::device::init_seeded;
+/// use burn::module::Module;
+/// use burn::nn::LinearConfig;
+/// use burn::tensor::Device;
+/// let device = Device::flex().autodiff();
+/// let layer = init_seeded(&device, 3, |host| LinearConfig::new(4, 2).init(host));
+/// assert_eq!(layer.weight.device(), device);
+/// let again = init_seeded(&device, 3, |host| LinearConfig::new(4, 2).init(host));
+/// assert_eq!(layer.weight.val().into_data(), again.weight.val().into_data());
+/// ```
+pub fn init_seeded<M: Module>(device: &Device, seed: u64, build: impl FnOnce(&Device) -> M) -> M {
+    // Built with autodiff when `device` has it, so that the parameters require gradients
+    // there (a parameter that does not track gradients stays so when moved).
+    let host = if device.is_autodiff() {
+        Device::flex().autodiff()
+    } else {
+        Device::flex()
+    };
+    let module = with_seed(&host, seed, || {
+        let module = build(&host);
+        materialize_parameters(&module);
+        module
+    });
+    module.fork(device)
+}
+
+/// Draws every lazily initialised float parameter of `module` now.
+///
+/// burn initialises a parameter on its first use, not when the module is built, so the
+/// random draws of a freshly built model would otherwise happen at its first forward pass,
+/// outside any [`with_seed`] section and interleaved with whatever else the process draws.
+/// [`init_seeded`] and `Network::new` call this; call it on your own modules inside a
+/// seeded section.
+///
+/// ```
+/// use advbn::device::{materialize_parameters, with_seed};
+/// use burn::nn::LinearConfig;
+/// use burn::tensor::Device;
+/// let device = Device::flex();
+/// let layer = with_seed(&device, 3, || {
+///     let layer = LinearConfig::new(4, 2).init(&device);
+///     materialize_parameters(&layer);
+///     layer
+/// });
+/// assert_eq!(layer.weight.dims(), [4, 2]);
+/// ```
+pub fn materialize_parameters<M: Module>(module: &M) {
+    struct Touch;
+    impl burn::module::ModuleVisitor for Touch {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            let _ = param.val();
+        }
+    }
+    module.visit(&mut Touch);
 }
 
 /// Runs `draw`, whose random values do not matter (weights a checkpoint is about to

@@ -241,8 +241,8 @@ pub enum Network {
 
 impl Network {
     /// Builds `arch` for `classes` classes on `device`, its weights drawn now from the
-    /// device's RNG (build it inside [`crate::device::with_seed`] for reproducible
-    /// initialisation; see [`materialize_parameters`]).
+    /// device's RNG (see [`materialize_parameters`]). For reproducible weights use
+    /// [`Network::seeded`], which gives the same weights on every device.
     ///
     /// ```
     /// use advbn::model::{Arch, Network, SplitModel, BnMode};
@@ -264,38 +264,27 @@ impl Network {
         materialize_parameters(&net);
         net
     }
+
+    /// Builds `arch` with weights drawn from seed `seed`: the same weights on every device
+    /// (they are drawn on the CPU backend and moved, see [`crate::device::init_seeded`]).
+    ///
+    /// ```
+    /// use advbn::model::{Arch, BnMode, Network, SplitModel};
+    /// use burn::tensor::{Device, Tensor};
+    /// let device = Device::flex();
+    /// let logits = |seed| {
+    ///     let net = Network::seeded(Arch::Tiny, 10, seed, &device);
+    ///     net.forward(Tensor::ones([1, 3, 32, 32], &device), BnMode::EVAL).into_data()
+    /// };
+    /// assert_eq!(logits(7), logits(7));
+    /// assert_ne!(logits(7), logits(8));
+    /// ```
+    pub fn seeded(arch: Arch, classes: usize, seed: u64, device: &Device) -> Self {
+        crate::device::init_seeded(device, seed, |host| Network::new(arch, classes, host))
+    }
 }
 
-/// Draws every lazily initialised float parameter of `module` now.
-///
-/// burn initialises a parameter on its first use, not when the module is built, so the
-/// random draws of a freshly built model would otherwise happen at its first forward pass,
-/// outside any [`crate::device::with_seed`] section and interleaved with whatever else the
-/// process draws. [`Network::new`] calls this; call it on your own modules inside the seeded
-/// section.
-///
-/// ```
-/// use advbn::device::with_seed;
-/// use advbn::model::materialize_parameters;
-/// use burn::nn::LinearConfig;
-/// use burn::tensor::Device;
-/// let device = Device::flex();
-/// let layer = with_seed(&device, 3, || {
-///     let layer = LinearConfig::new(4, 2).init(&device);
-///     materialize_parameters(&layer);
-///     layer
-/// });
-/// assert_eq!(layer.weight.dims(), [4, 2]);
-/// ```
-pub fn materialize_parameters<M: Module>(module: &M) {
-    struct Touch;
-    impl burn::module::ModuleVisitor for Touch {
-        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
-            let _ = param.val();
-        }
-    }
-    module.visit(&mut Touch);
-}
+pub use crate::device::materialize_parameters;
 
 macro_rules! dispatch {
     ($self:ident, $net:ident => $body:expr) => {

@@ -181,9 +181,7 @@ pub fn train(setup: TrainSetup) -> Result<TrainSummary, TrainError> {
                 run_dir.display()
             )));
         }
-        let mut model = crate::device::with_seed(&device, recipe.train.seed, || {
-            Network::new(recipe.model.arch, setup.classes, &device)
-        });
+        let mut model = Network::seeded(recipe.model.arch, setup.classes, recipe.train.seed, &device);
         if let Some(path) = &setup.init_from {
             let ck = Checkpoint::load(path).map_err(TrainError::Io)?;
             if ck.state.arch != recipe.model.arch || ck.state.classes != setup.classes {
