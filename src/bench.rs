@@ -19,27 +19,40 @@ pub struct TrainBenchRow {
     pub model: String,
     /// Samples per batch.
     pub batch: usize,
+    /// Image side in pixels.
+    pub size: usize,
     /// Training throughput, samples per second.
     pub images_per_s: f64,
 }
 
-/// Times `iters` training steps (after `warmup` untimed ones) of `arch` on random 32x32
-/// batches of `batch` samples on `device`, plain or with AdvBN (6 steps, cut after stage 1,
-/// clean + adversarial loss).
+/// The batch a training benchmark times: `batch` images of `size` x `size` pixels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrainShape {
+    /// Samples per batch.
+    pub batch: usize,
+    /// Image side in pixels.
+    pub size: usize,
+}
+
+/// Times `iters` training steps (after `warmup` untimed ones) of `arch` on random
+/// `size`x`size` batches of `batch` samples on `device`, plain or with AdvBN (6 steps, cut
+/// after stage 1, clean + adversarial loss). Weights and images are the same on every
+/// device (drawn on the CPU from seed 0).
 pub fn train_throughput(
     arch: Arch,
-    batch: usize,
+    TrainShape { batch, size }: TrainShape,
     advbn: bool,
     warmup: usize,
     iters: usize,
     device: &Device,
 ) -> TrainBenchRow {
     let device = device.clone().autodiff();
-    let (mut model, images) = crate::device::with_seed(&device, 0, || {
-        let model = Network::new(arch, 10, &device);
-        let images = Tensor::<4>::random([batch, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
-        (model, images)
-    });
+    let mut model = Network::seeded(arch, 10, 0, &device);
+    let host = Device::flex();
+    let images = crate::device::with_seed(&host, 0, || {
+        Tensor::<4>::random([batch, 3, size, size], Distribution::Normal(0.0, 1.0), &host)
+    })
+    .to_device(&device);
     if advbn {
         model = model.reset_adv_bn();
     }
@@ -88,6 +101,7 @@ pub fn train_throughput(
         name: if advbn { "advbn" } else { "plain" }.into(),
         model: arch.to_string(),
         batch,
+        size,
         images_per_s: (batch * iters) as f64 / seconds,
     }
 }

@@ -14,7 +14,7 @@ use crate::augmenters::{
     StageContext,
 };
 use crate::bench::{
-    AugmentBenchRow, TrainBenchRow, images_from_tar_gz, time_images, time_items, train_throughput,
+    AugmentBenchRow, TrainBenchRow, TrainShape, images_from_tar_gz, time_images, time_items, train_throughput,
 };
 use crate::data::{BatchPlan, DataSpec, FileOptions, LoadOptions, Normalization, OnCorrupt, make_batch};
 use crate::model::Arch;
@@ -23,7 +23,8 @@ use crate::model::Arch;
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Image side: 32 (CIFAR) or 224 (CIFAR upsampled bilinearly); with --pipeline, the
-    /// crop size (default 224).
+    /// crop size (default 224); with --train, the side of the random training images
+    /// (default 32; 224 for the ImageNet ResNets as trained on photos).
     #[arg(long)]
     pub size: Option<u32>,
     /// Threads for the multi-threaded rows (default: all cores).
@@ -299,6 +300,16 @@ fn train_rows(args: &BenchArgs) -> CliResult {
             args.batch
         )));
     }
+    let size = args.size.unwrap_or(32);
+    if !(8..=1024).contains(&size) {
+        return Err(CliError(format!(
+            "--size is {size}, valid for --train: 8 to 1024"
+        )));
+    }
+    let shape = TrainShape {
+        batch: args.batch,
+        size: size as usize,
+    };
     let device = device(&args.device)?;
     let mut rows: Vec<TrainBenchRow> = Vec::new();
     for model in &args.models {
@@ -306,14 +317,14 @@ fn train_rows(args: &BenchArgs) -> CliResult {
         let mut pair = Vec::new();
         for advbn in [false, true] {
             eprintln!(
-                "timing {} {arch} steps, batch {}...",
+                "timing {} {arch} steps, batch {} at {size}px...",
                 if advbn { "advbn" } else { "plain" },
                 args.batch
             );
-            let row = train_throughput(arch, args.batch, advbn, 1, args.steps.max(1), &device);
+            let row = train_throughput(arch, shape, advbn, 1, args.steps.max(1), &device);
             println!(
-                "{:<6} {:<16} batch {:>4} {:>10.1} images/s",
-                row.name, row.model, row.batch, row.images_per_s
+                "{:<6} {:<16} batch {:>4} {:>4}px {:>10.1} images/s",
+                row.name, row.model, row.batch, row.size, row.images_per_s
             );
             pair.push(row.images_per_s);
             rows.push(row);
