@@ -48,7 +48,9 @@ log="$OUT/log.txt"
 say() { echo "[$(( $(date +%s) - started ))s] $*" | tee -a "$log" >&2; }
 
 # --- Vulkan: the loader, and the NVIDIA driver's ICD where the container keeps it apart.
-if ! ldconfig -p 2>/dev/null | grep -q 'libvulkan.so.1'; then
+# (grep reads all of ldconfig's output: `grep -q` would exit at the first match, and under
+# pipefail ldconfig's SIGPIPE would then read as "no loader".)
+if ! ldconfig -p 2>/dev/null | grep 'libvulkan.so.1' >/dev/null; then
   debs="${GL_DEBS:-$repo/.gl}"
   if compgen -G "$debs/*.deb" >/dev/null; then
     say "no Vulkan loader installed: unpacking $debs/*.deb"
@@ -76,7 +78,7 @@ trap 'rm -rf "$work"' EXIT
 say "unpacking $(basename "$tar_gz")"
 tar -xzf "$tar_gz" -C "$work"
 data="$work"
-[ -d "$data/train" ] || data="$(dirname "$(find "$work" -maxdepth 3 -type d -name train | head -1)")"
+[ -d "$data/train" ] || data="$(dirname "$(find "$work" -maxdepth 3 -type d -name train -print -quit)")"
 
 # --- Settings.
 if [ "$setting" = tiny ]; then
