@@ -84,7 +84,7 @@ pub fn decode_image_bytes(bytes: &[u8], path: &Path) -> Result<RgbImage, DataErr
 }
 
 /// Sorted names of the visible subdirectories of `dir`.
-fn class_dirs(dir: &Path) -> Result<Vec<String>, DataError> {
+pub(crate) fn class_dirs(dir: &Path) -> Result<Vec<String>, DataError> {
     let mut names = Vec::new();
     for entry in fs::read_dir(dir).map_err(|e| DataError::io(dir, e))? {
         let entry = entry.map_err(|e| DataError::io(dir, e))?;
@@ -99,7 +99,7 @@ fn class_dirs(dir: &Path) -> Result<Vec<String>, DataError> {
 
 /// Sorted image files of one class directory (extensions matched in any case, so
 /// ImageNet's `.JPEG` files count); an error when there are none.
-fn image_files(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
+pub(crate) fn image_files(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
     let mut files = Vec::new();
     for entry in fs::read_dir(dir).map_err(|e| DataError::io(dir, e))? {
         let path = entry.map_err(|e| DataError::io(dir, e))?.path();

@@ -1,10 +1,15 @@
 //! ImageNet-1k's class list (published facts, embedded from `assets/imagenet/`): the 1000
 //! WordNet ids in sorted order, which is torchvision's `ImageFolder` class index (0 =
-//! `n01440764`, tench), with the first name of each synset.
+//! `n01440764`, tench), with the first name of each synset; the class subsets of the
+//! 200-class robustness sets (ImageNet-R, ImageNet-A); CIFAR-100's class names.
 
 use std::sync::OnceLock;
 
 const CLASSES_TSV: &str = include_str!("../../assets/imagenet/classes.tsv");
+/// The 200 WordNet ids of ImageNet-R (Hendrycks et al. 2021), sorted.
+const IMAGENET_R_TXT: &str = include_str!("../../assets/imagenet/imagenet_r_wnids.txt");
+/// The 200 WordNet ids of ImageNet-A (Hendrycks et al. 2021), sorted.
+const IMAGENET_A_TXT: &str = include_str!("../../assets/imagenet/imagenet_a_wnids.txt");
 
 /// One ImageNet-1k class.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +54,149 @@ pub fn imagenet_class_index(wnid: &str) -> Option<usize> {
     imagenet_classes().binary_search_by(|c| c.wnid.cmp(wnid)).ok()
 }
 
+/// The 1000 ImageNet-1k WordNet ids in class-index order.
+pub fn imagenet_wnids() -> Vec<String> {
+    imagenet_classes().iter().map(|c| c.wnid.to_string()).collect()
+}
+
+fn wnid_list(text: &'static str) -> Vec<&'static str> {
+    text.lines().map(str::trim).filter(|l| !l.is_empty()).collect()
+}
+
+/// ImageNet-R's 200 WordNet ids, sorted (the order of its class folders).
+///
+/// ```
+/// assert_eq!(advbn::data::imagenet_r_wnids().len(), 200);
+/// ```
+pub fn imagenet_r_wnids() -> &'static [&'static str] {
+    static LIST: OnceLock<Vec<&'static str>> = OnceLock::new();
+    LIST.get_or_init(|| wnid_list(IMAGENET_R_TXT))
+}
+
+/// ImageNet-A's 200 WordNet ids, sorted (the order of its class folders).
+///
+/// ```
+/// assert_eq!(advbn::data::imagenet_a_wnids().len(), 200);
+/// ```
+pub fn imagenet_a_wnids() -> &'static [&'static str] {
+    static LIST: OnceLock<Vec<&'static str>> = OnceLock::new();
+    LIST.get_or_init(|| wnid_list(IMAGENET_A_TXT))
+}
+
+/// Whether `name` has the form of a WordNet noun id: `n` and eight digits.
+///
+/// ```
+/// assert!(advbn::data::is_wnid("n01440764"));
+/// assert!(!advbn::data::is_wnid("cat"));
+/// ```
+pub fn is_wnid(name: &str) -> bool {
+    name.len() == 9 && name.starts_with('n') && name[1..].bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The 100 CIFAR-100 fine labels in label order (alphabetical, as released).
+pub const CIFAR100_CLASSES: [&str; 100] = [
+    "apple",
+    "aquarium_fish",
+    "baby",
+    "bear",
+    "beaver",
+    "bed",
+    "bee",
+    "beetle",
+    "bicycle",
+    "bottle",
+    "bowl",
+    "boy",
+    "bridge",
+    "bus",
+    "butterfly",
+    "camel",
+    "can",
+    "castle",
+    "caterpillar",
+    "cattle",
+    "chair",
+    "chimpanzee",
+    "clock",
+    "cloud",
+    "cockroach",
+    "couch",
+    "crab",
+    "crocodile",
+    "cup",
+    "dinosaur",
+    "dolphin",
+    "elephant",
+    "flatfish",
+    "forest",
+    "fox",
+    "girl",
+    "hamster",
+    "house",
+    "kangaroo",
+    "keyboard",
+    "lamp",
+    "lawn_mower",
+    "leopard",
+    "lion",
+    "lizard",
+    "lobster",
+    "man",
+    "maple_tree",
+    "motorcycle",
+    "mountain",
+    "mouse",
+    "mushroom",
+    "oak_tree",
+    "orange",
+    "orchid",
+    "otter",
+    "palm_tree",
+    "pear",
+    "pickup_truck",
+    "pine_tree",
+    "plain",
+    "plate",
+    "poppy",
+    "porcupine",
+    "possum",
+    "rabbit",
+    "raccoon",
+    "ray",
+    "road",
+    "rocket",
+    "rose",
+    "sea",
+    "seal",
+    "shark",
+    "shrew",
+    "skunk",
+    "skyscraper",
+    "snail",
+    "snake",
+    "spider",
+    "squirrel",
+    "streetcar",
+    "sunflower",
+    "sweet_pepper",
+    "table",
+    "tank",
+    "telephone",
+    "television",
+    "tiger",
+    "tractor",
+    "train",
+    "trout",
+    "tulip",
+    "turtle",
+    "wardrobe",
+    "whale",
+    "willow_tree",
+    "wolf",
+    "woman",
+    "worm",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,5 +214,26 @@ mod tests {
         for (i, c) in classes.iter().enumerate() {
             assert_eq!(imagenet_class_index(c.wnid), Some(i));
         }
+    }
+
+    #[test]
+    fn lists_are_sorted_unique_wnids_and_subsets_of_imagenet() {
+        let all = imagenet_wnids();
+        assert_eq!(all.len(), 1000);
+        assert!(all.windows(2).all(|w| w[0] < w[1]), "sorted and unique");
+        assert!(all.iter().all(|w| is_wnid(w)));
+        assert!(imagenet_classes().iter().all(|c| !c.name.is_empty()));
+        for list in [imagenet_r_wnids(), imagenet_a_wnids()] {
+            assert_eq!(list.len(), 200);
+            assert!(list.windows(2).all(|w| w[0] < w[1]));
+            assert!(list.iter().all(|w| all.binary_search(&w.to_string()).is_ok()));
+        }
+        // The two 200-class sets are different selections.
+        assert_ne!(imagenet_r_wnids(), imagenet_a_wnids());
+    }
+
+    #[test]
+    fn cifar100_names_are_sorted_and_unique() {
+        assert!(CIFAR100_CLASSES.windows(2).all(|w| w[0] < w[1]));
     }
 }

@@ -15,12 +15,14 @@
 //! ```
 
 mod batcher;
+mod benchmark;
 mod cifar;
 mod dataset;
 mod error;
 mod folder;
 mod idx;
 mod imagenet;
+mod npy;
 mod sheet;
 mod spec;
 mod synthetic;
@@ -29,6 +31,10 @@ pub use batcher::{
     BatchError, BatchPlan, HostBatch, ImageSource, Normalization, Prefetcher, VecSource, batches,
     epoch_order, make_batch,
 };
+pub use benchmark::{
+    BENCH_SCHEMES, BenchKind, BenchSet, BenchSpec, BenchSubset, MAX_SEVERITIES, ModelClasses, open_bench,
+    severity_count,
+};
 pub use cifar::{CIFAR10_CLASSES, CIFAR10_RECORD_BYTES};
 pub use dataset::{
     DEFAULT_CACHE_BYTES, DataSplits, FileOptions, ImageDataset, OnCorrupt, stratified_indices,
@@ -36,7 +42,10 @@ pub use dataset::{
 pub use error::DataError;
 pub use folder::{decode_image, decode_image_bytes};
 pub use idx::FASHION_MNIST_CLASSES;
-pub use imagenet::{ImageNetClass, imagenet_class_index, imagenet_classes};
+pub use imagenet::{
+    CIFAR100_CLASSES, ImageNetClass, imagenet_a_wnids, imagenet_class_index, imagenet_classes, imagenet_r_wnids,
+    imagenet_wnids, is_wnid,
+};
 pub use sheet::{contact_sheet, write_contact_sheet};
 pub use spec::{DataSpec, FASHION_MNIST_DEFAULT_DIR, LoadOptions, SCHEMES, load};
 pub use synthetic::{

@@ -64,6 +64,13 @@ impl FromStr for DataSpec {
             "synthetic" => SyntheticConfig::from_options(rest.unwrap_or(""))
                 .map(Self::Synthetic)
                 .map_err(|reason| DataError::spec(s, reason)),
+            bench if super::BENCH_SCHEMES.contains(&bench) => Err(DataError::spec(
+                s,
+                format!(
+                    "`{bench}` is an evaluation set (a published robustness benchmark), not training data; \
+                     evaluate a run on it with `advbn eval --run DIR --data {bench}:PATH` or `advbn study --eval-data {bench}:PATH`"
+                ),
+            )),
             "" => Err(DataError::spec(
                 s,
                 format!("missing scheme (valid: {})", SCHEMES.join(", ")),
@@ -240,6 +247,12 @@ mod tests {
             "invalid data spec `cifar10`: missing path, write `cifar10:PATH`"
         );
         assert!(err(":x").contains("missing scheme"));
+        let e = err("imagenet-c:/x");
+        assert!(
+            e.contains("`imagenet-c` is an evaluation set")
+                && e.contains("advbn eval --run DIR --data imagenet-c:PATH"),
+            "{e}"
+        );
         assert!(err("fashion-mnist:").contains("missing path"));
         let e = err("synthetic:train=abc");
         assert!(e.contains("`train`") && e.contains("abc"), "{e}");
