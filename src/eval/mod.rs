@@ -2,12 +2,14 @@
 //! robustness to corruptions and style shifts; the report tables and charts. It sits below
 //! training (the loop evaluates after each epoch) and above the models and data.
 
+pub mod adapt;
+pub mod benchmark;
 pub mod chart;
 pub mod report;
 pub mod robustness;
 pub mod visualize;
 
-use burn::tensor::Device;
+use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::data::{BatchPlan, ImageSource, Normalization, make_batch};
 use crate::model::{BnBranch, BnMode, SplitModel};
@@ -41,20 +43,59 @@ pub fn evaluate<M: SplitModel>(
     branch: BnBranch,
     device: &Device,
 ) -> Result<EvalResult, String> {
+    evaluate_restricted(model, source, normalization, batch_size, branch, None, device)
+}
+
+/// [`evaluate`] with the logits restricted to `classes` (ascending model class indices):
+/// the prediction is the argmax over those logits only, and the loss the cross-entropy over
+/// them, as the 200-class sets' authors evaluate ImageNet-1k models (ImageNet-R, -A). Every
+/// label must be one of `classes`.
+pub fn evaluate_restricted<M: SplitModel>(
+    model: &M,
+    source: &dyn ImageSource,
+    normalization: Normalization,
+    batch_size: usize,
+    branch: BnBranch,
+    classes: Option<&[u32]>,
+    device: &Device,
+) -> Result<EvalResult, String> {
     let device = device.clone().without_autodiff();
     let model = model.valid().to_device(&device);
     let plan = BatchPlan::eval(normalization);
     let indices: Vec<usize> = (0..source.len()).collect();
-    let (mut correct, mut loss_sum) = (0.0, 0.0);
+    let columns = classes.map(|c| {
+        let ids: Vec<i64> = c.iter().map(|&i| i64::from(i)).collect();
+        Tensor::<1, Int>::from_data(TensorData::new(ids, [c.len()]), &device)
+    });
+    let (mut correct, mut loss_sum, mut samples) = (0.0, 0.0, 0usize);
     for chunk in indices.chunks(batch_size.max(1)) {
         let batch = make_batch(source, chunk, &plan, 0).map_err(|e| e.to_string())?;
+        if batch.is_empty() {
+            continue;
+        }
         let (images, targets) = batch.to_tensors(&device);
-        let logits = model.forward(images, BnMode::eval(branch));
-        let n = chunk.len() as f64;
+        let mut logits = model.forward(images, BnMode::eval(branch));
+        let targets = match (classes, &columns) {
+            (Some(classes), Some(columns)) => {
+                logits = logits.select(1, columns.clone());
+                let positions = batch
+                    .targets
+                    .iter()
+                    .map(|&t| {
+                        classes.binary_search(&(t as u32)).map(|p| p as i64).map_err(|_| {
+                            format!("label {t} is not among the classes the logits are restricted to")
+                        })
+                    })
+                    .collect::<Result<Vec<i64>, String>>()?;
+                Tensor::<1, Int>::from_data(TensorData::new(positions, [batch.len()]), &device)
+            }
+            _ => targets,
+        };
+        let n = batch.len() as f64;
         correct += accuracy(&logits, &targets) * n;
         loss_sum += f64::from(cross_entropy(logits, targets).into_scalar::<f32>()) * n;
+        samples += batch.len();
     }
-    let samples = source.len();
     Ok(EvalResult {
         accuracy: correct / samples.max(1) as f64,
         loss: loss_sum / samples.max(1) as f64,
