@@ -1234,7 +1234,7 @@ fn train_and_eval_errors() {
         case(&["eval", "--run", "missing"], &["missing: not a run directory"]),
         case(
             &["eval", "--run", "run", "--bn-branch", "dirty"],
-            &["unknown BN branch `dirty` (valid: clean, adv)"],
+            &["unknown BN branch `dirty` (valid: clean, adv, both)"],
         ),
         case(
             &["eval", "--run", "run", "--device", "tpu"],
