@@ -6,7 +6,7 @@ use clap::Args;
 
 use super::common::{CliError, CliResult, device, interactive, load_data, load_recipe, parse_data};
 use crate::augmenters::corrupt::Corruption;
-use crate::data::{DataSpec, LoadOptions};
+use crate::data::{BenchSpec, DataSpec, LoadOptions};
 use crate::study::{StudyConfig, run_study};
 use crate::train::RunData;
 
@@ -45,6 +45,13 @@ pub struct StudyArgs {
     /// Corruptions to evaluate (comma-separated names; default all 19).
     #[arg(long, value_delimiter = ',')]
     pub corruptions: Vec<String>,
+    /// A published benchmark set to evaluate every model on, one report column each
+    /// (repeatable): imagenet-c:PATH (mCE), stylized-imagenet:PATH, imagenet-sketch:PATH,
+    /// imagenet-r:PATH, imagenet-a:PATH (top-1), cifar10-c:PATH, cifar100-c:PATH (mean
+    /// corruption error). Stylized-ImageNet and Sketch use the adversarial BN branch for
+    /// recipes trained with AdvBN's dual BN, as the AdvBN reference; the rest the clean one.
+    #[arg(long = "eval-data", value_name = "SPEC")]
+    pub eval_data: Vec<String>,
 }
 
 /// What `--quick` changes in every recipe.
@@ -96,6 +103,16 @@ pub fn run(args: StudyArgs) -> CliResult {
         (None, false) => recipes[0].data.dataset.clone(),
     };
     let spec = parse_data(&spec_text)?;
+    // Parsed before any training, so that a typo is not found hours later.
+    let eval_sets = args
+        .eval_data
+        .iter()
+        .map(|t| t.parse::<BenchSpec>().map_err(CliError::from_display))
+        .collect::<CliResult<Vec<_>>>()?;
+    for set in &eval_sets {
+        std::fs::metadata(&set.path)
+            .map_err(|e| CliError(format!("{set}: cannot read {}: {e}", set.path.display())))?;
+    }
     let device = device(&args.device)?;
     let options = LoadOptions {
         train_limit: args.train_limit,
@@ -161,6 +178,7 @@ pub fn run(args: StudyArgs) -> CliResult {
         corruptions,
         progress: interactive(),
         notes,
+        eval_sets,
     })
     .map_err(CliError)?;
     println!();
