@@ -379,7 +379,8 @@ fn evaluate_benchmarks(config: &StudyConfig, candidates: &[Candidate]) -> Result
                 batch_size: recipe.eval.batch_size,
                 variants: vec![variant],
                 preprocess: bench_preprocess(recipe, spec.kind),
-                limit: None,
+                // `--test-limit` caps every test set, each benchmark subset included.
+                limit: config.data_record.test_limit,
                 seed: recipe.train.seed,
                 progress: config.progress,
             };
@@ -469,7 +470,14 @@ fn benchmark_notes(columns: &[BenchColumn]) -> Vec<String> {
         );
     }
     for c in columns {
-        notes.push(format!("{}: `{}`.", c.spec.kind.title(), c.spec));
+        let images: std::collections::BTreeSet<usize> = c.records.iter().map(|(_, r)| r.samples).collect();
+        let images: Vec<String> = images.iter().map(usize::to_string).collect();
+        notes.push(format!(
+            "{}: `{}`, {} images per subset.",
+            c.spec.kind.title(),
+            c.spec,
+            images.join("/")
+        ));
     }
     notes
 }

@@ -39,7 +39,7 @@ pub struct StudyArgs {
     /// Use at most this many training images (stratified).
     #[arg(long)]
     pub train_limit: Option<usize>,
-    /// Use at most this many images per test set (stratified).
+    /// Use at most this many images per test set (stratified; each benchmark subset too).
     #[arg(long)]
     pub test_limit: Option<usize>,
     /// Corruptions to evaluate (comma-separated names; default all 19).

@@ -339,8 +339,19 @@ enum Source {
         labels: Vec<u32>,
         classes: Vec<String>,
     },
-    /// A file-backed set (nothing decoded yet).
-    Files(ImageDataset),
+    /// A file index. The dataset (and its cache of decoded images) is made anew by each
+    /// [`BenchSubset::dataset`] call, so a cache lives only while its subset is evaluated
+    /// (75 ImageNet-C subsets with a full cache each would hold gigabytes).
+    Files(FileIndex),
+}
+
+#[derive(Clone, Debug)]
+struct FileIndex {
+    name: String,
+    paths: Vec<PathBuf>,
+    labels: Vec<u32>,
+    classes: Vec<String>,
+    options: FileOptions,
 }
 
 impl BenchSubset {
@@ -356,7 +367,7 @@ impl BenchSubset {
     pub fn len(&self) -> usize {
         match &self.source {
             Source::Npy { labels, .. } => labels.len(),
-            Source::Files(ds) => ds.len(),
+            Source::Files(index) => index.labels.len(),
         }
     }
 
@@ -373,10 +384,19 @@ impl BenchSubset {
             _ => "benchmark".into(),
         };
         match &self.source {
-            Source::Files(ds) => Ok(match limit {
-                Some(n) => ds.subset(n, seed),
-                None => ds.clone(),
-            }),
+            Source::Files(index) => {
+                let ds = ImageDataset::from_files(
+                    index.name.clone(),
+                    index.paths.clone(),
+                    index.labels.clone(),
+                    index.classes.clone(),
+                    index.options,
+                )?;
+                Ok(match limit {
+                    Some(n) => ds.subset(n, seed),
+                    None => ds,
+                })
+            }
             Source::Npy {
                 file,
                 info,
@@ -633,7 +653,7 @@ fn suite(
     }
 }
 
-/// Lists `dir/<wnid>/*` as one file-backed set labelled with the model's classes; `allowed`
+/// Lists `dir/<wnid>/*` as one file index labelled with the model's classes; `allowed`
 /// restricts the wnids (the 200-class sets).
 fn wnid_dataset(
     dir: &Path,
@@ -641,7 +661,7 @@ fn wnid_dataset(
     classes: &ModelClasses,
     allowed: Option<(&str, &[&str])>,
     files: FileOptions,
-) -> Result<ImageDataset, DataError> {
+) -> Result<FileIndex, DataError> {
     let folders = class_dirs(dir)?;
     if folders.is_empty() {
         return Err(DataError::layout(
@@ -674,7 +694,13 @@ fn wnid_dataset(
         labels.extend(std::iter::repeat_n(label, found.len()));
         paths.extend(found);
     }
-    ImageDataset::from_files(name, paths, labels, classes.display_names(), files)
+    Ok(FileIndex {
+        name,
+        paths,
+        labels,
+        classes: classes.display_names(),
+        options: files,
+    })
 }
 
 fn open_wnid_folder(
