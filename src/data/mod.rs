@@ -43,8 +43,8 @@ pub use error::DataError;
 pub use folder::{decode_image, decode_image_bytes};
 pub use idx::FASHION_MNIST_CLASSES;
 pub use imagenet::{
-    CIFAR100_CLASSES, ImageNetClass, imagenet_a_wnids, imagenet_class_index, imagenet_classes, imagenet_r_wnids,
-    imagenet_wnids, is_wnid,
+    CIFAR100_CLASSES, ImageNetClass, imagenet_a_wnids, imagenet_class_index, imagenet_classes,
+    imagenet_r_wnids, imagenet_wnids, is_wnid,
 };
 pub use sheet::{contact_sheet, write_contact_sheet};
 pub use spec::{DataSpec, FASHION_MNIST_DEFAULT_DIR, LoadOptions, SCHEMES, load};
