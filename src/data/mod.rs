@@ -20,6 +20,7 @@ mod dataset;
 mod error;
 mod folder;
 mod idx;
+mod imagenet;
 mod sheet;
 mod spec;
 mod synthetic;
@@ -35,6 +36,7 @@ pub use dataset::{
 pub use error::DataError;
 pub use folder::{decode_image, decode_image_bytes};
 pub use idx::FASHION_MNIST_CLASSES;
+pub use imagenet::{ImageNetClass, imagenet_class_index, imagenet_classes};
 pub use sheet::{contact_sheet, write_contact_sheet};
 pub use spec::{DataSpec, FASHION_MNIST_DEFAULT_DIR, LoadOptions, SCHEMES, load};
 pub use synthetic::{
