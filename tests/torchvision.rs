@@ -306,6 +306,12 @@ fn bad_weights_files_get_one_line_errors_naming_the_problem() {
         err.contains("has `layer4.1.se.weight` [2], which resnet18 does not have"),
         "{err}"
     );
+    // No model at all.
+    let err = fails(&["predict".as_ref(), fixture("img0.png").as_os_str()], d);
+    assert!(
+        err.contains("no model: give --run DIR or --weights FILE --arch NAME"),
+        "{err}"
+    );
     // Not a weights file at all.
     let err = predict(&fixture("img0.png"), "resnet18");
     assert!(

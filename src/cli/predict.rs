@@ -30,14 +30,14 @@ Examples:
 pub struct PredictArgs {
     /// A run directory (checkpoint.bin and recipe.toml): its model, evaluation transform and
     /// normalisation.
-    #[arg(long, required_unless_present = "weights", conflicts_with_all = ["weights", "arch"])]
+    #[arg(long, conflicts_with = "weights")]
     pub run: Option<PathBuf>,
     /// torchvision weights of a ResNet-18 or ResNet-50 (`.pth`/`.pt` or `.safetensors`,
     /// torchvision key names); the class count and width are read from the file.
     #[arg(long, requires = "arch")]
     pub weights: Option<PathBuf>,
     /// The architecture of --weights: resnet18 or resnet50.
-    #[arg(long)]
+    #[arg(long, requires = "weights")]
     pub arch: Option<String>,
     /// How many classes to print per image, most probable first.
     #[arg(long, default_value_t = 5)]
@@ -92,7 +92,11 @@ fn classifier(args: &PredictArgs, device: &burn::tensor::Device) -> CliResult<Cl
             classes,
         });
     }
-    let path = args.weights.as_ref().expect("clap: --run or --weights");
+    let Some(path) = args.weights.as_ref() else {
+        return Err(CliError(
+            "no model: give --run DIR or --weights FILE --arch NAME".into(),
+        ));
+    };
     let arch: Arch = args
         .arch
         .as_deref()
