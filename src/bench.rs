@@ -48,11 +48,7 @@ pub fn train_throughput(
 ) -> TrainBenchRow {
     let device = device.clone().autodiff();
     let mut model = Network::seeded(arch, 10, 0, &device);
-    let host = Device::flex();
-    let images = crate::device::with_seed(&host, 0, || {
-        Tensor::<4>::random([batch, 3, size, size], Distribution::Normal(0.0, 1.0), &host)
-    })
-    .to_device(&device);
+    let images = crate::device::host_normal([batch, 3, size, size], 0, &device);
     if advbn {
         model = model.reset_adv_bn();
     }

@@ -35,6 +35,23 @@ pub fn with_seed<R>(device: &Device, seed: u64, draw: impl FnOnce() -> R) -> R {
     })
 }
 
+/// Standard normal values of `shape` drawn on the CPU from `seed` and moved to `device`:
+/// the same values on every device (each backend's own generator draws other ones).
+///
+/// ```
+/// use advbn::device::host_normal;
+/// use burn::tensor::Device;
+/// let a = host_normal([2, 3], 5, &Device::flex());
+/// assert_eq!(a.into_data(), host_normal([2, 3], 5, &Device::flex()).into_data());
+/// ```
+pub fn host_normal<const D: usize>(shape: [usize; D], seed: u64, device: &Device) -> Tensor<D> {
+    let host = Device::flex();
+    with_seed(&host, seed, || {
+        Tensor::<D>::random(shape, burn::tensor::Distribution::Normal(0.0, 1.0), &host)
+    })
+    .to_device(device)
+}
+
 /// Builds a module from seed `seed` so that it has the same weights on every device.
 ///
 /// Each burn backend has its own random generator (the CPU backend's and wgpu's draw

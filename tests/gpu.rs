@@ -16,12 +16,12 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use advbn::augmenters::rng_from_seed;
-use advbn::device::{DeviceChoice, with_seed};
+use advbn::device::{DeviceChoice, host_normal};
 use advbn::feature::{AdvBn, AdvBnConfig, DsuConfig, MixStyleConfig, dsu, mixstyle};
 use advbn::model::{Arch, BnBranch, BnMode, Cut, Network, SplitModel, cross_entropy, jensen_shannon};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Gradients;
-use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_advbn");
@@ -99,15 +99,6 @@ fn check(what: &str, gpu: &[f32], cpu: &[f32], tolerance: f32) -> f32 {
         "{what}: deviation {d:.3e} above the tolerance {tolerance:.0e}"
     );
     d
-}
-
-/// Random normal values drawn on the CPU from `seed`, moved to `device`.
-fn host_random<const D: usize>(shape: [usize; D], seed: u64, device: &Device) -> Tensor<D> {
-    let host = Device::flex();
-    with_seed(&host, seed, || {
-        Tensor::<D>::random(shape, Distribution::Normal(0.0, 1.0), &host)
-    })
-    .to_device(device)
 }
 
 /// Per-channel AdvBN factors as the `[1, C, 1, 1]` tensor the perturbation takes.
@@ -232,7 +223,7 @@ fn forward_passes_match_in_both_branches_and_modes() {
     for (arch, side, tolerance) in cases {
         let run = |device: &Device| {
             let net = Network::seeded(arch, 10, 5, device).reset_adv_bn();
-            let x = host_random([4, 3, side, side], 6, device);
+            let x = host_normal([4, 3, side, side], 6, device);
             let shifted = x.clone().mul_scalar(0.5).add_scalar(0.25);
             let mut out = vec![
                 (
@@ -288,8 +279,8 @@ fn a_training_step_gives_the_same_loss_and_gradients() {
         let run = |device: &Device, jitter: f32| {
             let device = device.clone().autodiff();
             let net = Network::seeded(arch, 10, 8, &device);
-            let x = host_random([8, 3, 32, 32], 9, &device);
-            let noise = host_random([8, 3, 32, 32], 10, &device);
+            let x = host_normal([8, 3, 32, 32], 9, &device);
+            let noise = host_normal([8, 3, 32, 32], 10, &device);
             let x = x * noise.mul_scalar(jitter).add_scalar(1.0);
             let loss = cross_entropy(net.forward(x, mode), targets(8, 10, &device));
             let value = loss.clone().into_scalar::<f32>();
@@ -348,11 +339,11 @@ fn the_advbn_attack_takes_the_same_steps() {
     // On an autodiff device so that its parameters require gradients on either device.
     let net = Network::seeded(Arch::Resnet20, 10, 12, &host.clone().autodiff()).reset_adv_bn();
     for seed in 0..3 {
-        let x = host_random([16, 3, 32, 32], 100 + seed, &host.clone().autodiff());
+        let x = host_normal([16, 3, 32, 32], 100 + seed, &host.clone().autodiff());
         let _ = net.forward(x.clone(), BnMode::TRAIN);
         let _ = net.forward(x.mul_scalar(1.5).add_scalar(0.2), BnMode::TRAIN_ADV);
     }
-    let images = host_random([16, 3, 32, 32], 13, &host);
+    let images = host_normal([16, 3, 32, 32], 13, &host);
     let labels: Vec<i64> = (0..16).map(|i| i % 10).collect();
 
     struct OnDevice {
@@ -499,7 +490,7 @@ fn consistency_loss_and_feature_augmenters_match() {
     let gpu = gpu_or_skip!();
     let views = |device: &Device| -> Vec<Tensor<2>> {
         (0..3)
-            .map(|v| host_random([8, 10], 30 + v, device).mul_scalar(3.0))
+            .map(|v| host_normal([8, 10], 30 + v, device).mul_scalar(3.0))
             .collect()
     };
     let jsd = |device: &Device| values(jensen_shannon(&views(device)));
@@ -508,7 +499,7 @@ fn consistency_loss_and_feature_augmenters_match() {
     eprintln!("jensen-shannon: deviation {d:.2e}");
 
     // The random draws come from our own generator on the host: the same on both devices.
-    let features = |device: &Device| host_random([6, 8, 5, 5], 40, device).add_scalar(0.5);
+    let features = |device: &Device| host_normal([6, 8, 5, 5], 40, device).add_scalar(0.5);
     let mix = MixStyleConfig {
         p: 1.0,
         ..MixStyleConfig::default()

@@ -7,7 +7,7 @@ mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::OnceLock;
 
 use std::sync::Arc;
@@ -18,8 +18,6 @@ use advbn::train::{TrainSetup, train};
 use burn::tensor::Device;
 use common::photos::{Mode, PhotoFolder, make_photo_folder};
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_advbn");
 
 /// The ImageNet recipes at a size a CPU test can afford (the issue's own example).
 const SMALL_IMAGENET: &[&str] = &[
@@ -77,23 +75,12 @@ fn copy_tree(from: &Path, to: &Path) {
 }
 
 fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run advbn")
+    common::advbn(dir, args)
 }
 
 #[track_caller]
 fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = run(dir, args);
-    assert!(
-        out.status.success(),
-        "advbn {} failed:\n{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    common::advbn_ok(dir, args)
 }
 
 fn metrics(run_dir: &Path) -> Vec<Value> {

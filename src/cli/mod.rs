@@ -6,7 +6,9 @@ mod bench;
 mod common;
 mod corrupt;
 mod eval;
+mod export;
 mod images;
+mod predict;
 mod recipes;
 mod study;
 mod train;
@@ -30,6 +32,10 @@ enum Command {
     Train(train::TrainArgs),
     /// Evaluate a trained run.
     Eval(eval::EvalArgs),
+    /// Classify image files with a trained run or torchvision weights.
+    Predict(predict::PredictArgs),
+    /// Write a trained ImageNet ResNet as torchvision-named safetensors.
+    Export(export::ExportArgs),
     /// List the built-in recipes, or print one fully resolved.
     Recipes(recipes::RecipesArgs),
     /// Apply one augmentation op, or write AugMix views of images.
@@ -57,6 +63,8 @@ pub fn run() -> i32 {
     let result = match cli.command {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Predict(args) => predict::run(args),
+        Command::Export(args) => export::run(args),
         Command::Recipes(args) => recipes::run(args),
         Command::Augment(args) => augment::run(args),
         Command::Bench(args) => bench::run(args),

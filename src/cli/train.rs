@@ -39,8 +39,11 @@ pub struct TrainArgs {
     /// Continue the run in --out from its last checkpoint.
     #[arg(long)]
     pub resume: bool,
-    /// Start from the weights of a checkpoint (fine-tuning), e.g. runs/baseline/checkpoint.bin.
-    #[arg(long, value_name = "CHECKPOINT")]
+    /// Start from other weights (fine-tuning): a run's checkpoint (runs/baseline/checkpoint.bin)
+    /// or torchvision weights of a ResNet-18/50 (.pth/.pt or .safetensors, torchvision key
+    /// names; both batch-norm branches start from the file's statistics; `fc` may have another
+    /// class count, then it starts fresh).
+    #[arg(long, value_name = "FILE")]
     pub init_from: Option<PathBuf>,
     /// Use at most this many training images (stratified by class).
     #[arg(long)]

@@ -189,21 +189,26 @@ pub type ResNet50 = ImageNetResNet<Bottleneck>;
 impl ResNet18 {
     /// torchvision's `resnet18(num_classes=classes)`.
     pub fn resnet18(classes: usize, device: &Device) -> Self {
-        Self::new([2, 2, 2, 2], classes, device)
+        Self::new([2, 2, 2, 2], STANDARD_WIDTH, classes, device)
     }
 }
 
 impl ResNet50 {
     /// torchvision's `resnet50(num_classes=classes)`.
     pub fn resnet50(classes: usize, device: &Device) -> Self {
-        Self::new([3, 4, 6, 3], classes, device)
+        Self::new([3, 4, 6, 3], STANDARD_WIDTH, classes, device)
     }
 }
 
+/// torchvision's base width: `conv1` and `layer1` have 64 planes.
+pub const STANDARD_WIDTH: usize = 64;
+
 impl<B: ResidualBlock> ImageNetResNet<B> {
-    /// A ResNet with `blocks[k]` blocks in `layer{k+1}`.
-    pub fn new(blocks: [usize; 4], classes: usize, device: &Device) -> Self {
-        let mut inplanes = 64;
+    /// A ResNet with `blocks[k]` blocks in `layer{k+1}` and `width` planes in `conv1` and
+    /// `layer1` (torchvision: 64), doubling in each later layer. Narrower networks keep
+    /// torchvision's layout and key names; they serve small experiments and test fixtures.
+    pub fn new(blocks: [usize; 4], width: usize, classes: usize, device: &Device) -> Self {
+        let mut inplanes = width;
         let mut layer = |planes: usize, count: usize, stride: usize| -> Vec<B> {
             (0..count)
                 .map(|i| {
@@ -213,18 +218,18 @@ impl<B: ResidualBlock> ImageNetResNet<B> {
                 })
                 .collect()
         };
-        let layer1 = layer(64, blocks[0], 1);
-        let layer2 = layer(128, blocks[1], 2);
-        let layer3 = layer(256, blocks[2], 2);
-        let layer4 = layer(512, blocks[3], 2);
+        let layer1 = layer(width, blocks[0], 1);
+        let layer2 = layer(2 * width, blocks[1], 2);
+        let layer3 = layer(4 * width, blocks[2], 2);
+        let layer4 = layer(8 * width, blocks[3], 2);
         Self {
-            conv1: Conv2dConfig::new([3, 64], [7, 7])
+            conv1: Conv2dConfig::new([3, width], [7, 7])
                 .with_stride([2, 2])
                 .with_padding(PaddingConfig2d::Explicit(3, 3, 3, 3))
                 .with_bias(false)
                 .with_initializer(kaiming())
                 .init(device),
-            bn1: DualBatchNorm::new(64, device),
+            bn1: DualBatchNorm::new(width, device),
             maxpool: MaxPool2dConfig::new([3, 3])
                 .with_strides([2, 2])
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
@@ -233,7 +238,7 @@ impl<B: ResidualBlock> ImageNetResNet<B> {
             layer2,
             layer3,
             layer4,
-            fc: LinearConfig::new(512 * B::EXPANSION, classes).init(device),
+            fc: LinearConfig::new(8 * width * B::EXPANSION, classes).init(device),
         }
     }
 

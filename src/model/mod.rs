@@ -8,6 +8,7 @@ mod loss;
 mod norm;
 mod resnet;
 mod tiny;
+mod torchvision;
 mod wrn;
 
 pub use blocks::{conv1x1, conv3x3};
@@ -16,6 +17,7 @@ pub use loss::{accuracy, cross_entropy, jensen_shannon};
 pub use norm::{BnBranch, BnMode, BnState, BnStats, DualBatchNorm};
 pub use resnet::{PreActResNet18, ResNet20};
 pub use tiny::TinyCnn;
+pub use torchvision::{LoadNote, TorchvisionWeights, torchvision_safetensors};
 pub use wrn::WideResNet;
 
 use burn::module::Module;
@@ -188,6 +190,22 @@ impl Arch {
         "resnet50",
     ];
 
+    /// Whether `width` is a base width this architecture can be built with: any positive
+    /// width for the ImageNet ResNets, none (`None`) for the others.
+    ///
+    /// ```
+    /// use advbn::model::Arch;
+    /// assert!(Arch::Resnet50.check_width(Some(16)).is_ok());
+    /// assert!(Arch::Resnet20.check_width(Some(16)).unwrap_err().contains("resnet20"));
+    /// ```
+    pub fn check_width(self, width: Option<usize>) -> Result<(), String> {
+        match (self, width) {
+            (_, None) | (Arch::Resnet18 | Arch::Resnet50, Some(1..)) => Ok(()),
+            (Arch::Resnet18 | Arch::Resnet50, Some(0)) => Err("must be at least 1".into()),
+            (other, Some(_)) => Err(format!("applies to resnet18 and resnet50 only, not {other}")),
+        }
+    }
+
     /// The number of cuts after the input ([`SplitModel::stages`] of the network).
     pub fn stages(self) -> usize {
         match self {
@@ -253,13 +271,32 @@ impl Network {
     /// assert_eq!(logits.dims(), [2, 10]);
     /// ```
     pub fn new(arch: Arch, classes: usize, device: &Device) -> Self {
+        Self::with_width(arch, None, classes, device)
+    }
+
+    /// [`Network::new`] with the base width of an ImageNet ResNet (`None`: torchvision's
+    /// 64, see [`imagenet::STANDARD_WIDTH`]); the other architectures have a fixed width and
+    /// reject `Some`, as [`Arch::check_width`] says.
+    ///
+    /// ```
+    /// use advbn::model::{Arch, Network};
+    /// use burn::module::Module;
+    /// use burn::tensor::Device;
+    /// let narrow = Network::with_width(Arch::Resnet18, Some(8), 10, &Device::flex());
+    /// assert!(narrow.num_params() < 400_000);
+    /// ```
+    pub fn with_width(arch: Arch, width: Option<usize>, classes: usize, device: &Device) -> Self {
+        if let Err(e) = arch.check_width(width) {
+            panic!("model.width {e}");
+        }
+        let wide = width.unwrap_or(imagenet::STANDARD_WIDTH);
         let net = match arch {
             Arch::Tiny => Network::Tiny(TinyCnn::new(16, classes, device)),
             Arch::Resnet20 => Network::Resnet20(ResNet20::new(3, classes, device)),
             Arch::PreactResnet18 => Network::PreactResnet18(PreActResNet18::new(classes, device)),
             Arch::Wrn40_2 => Network::Wrn40_2(WideResNet::new(40, 2, classes, device)),
-            Arch::Resnet18 => Network::Resnet18(ResNet18::resnet18(classes, device)),
-            Arch::Resnet50 => Network::Resnet50(ResNet50::resnet50(classes, device)),
+            Arch::Resnet18 => Network::Resnet18(ResNet18::new([2, 2, 2, 2], wide, classes, device)),
+            Arch::Resnet50 => Network::Resnet50(ResNet50::new([3, 4, 6, 3], wide, classes, device)),
         };
         materialize_parameters(&net);
         net
@@ -280,7 +317,32 @@ impl Network {
     /// assert_ne!(logits(7), logits(8));
     /// ```
     pub fn seeded(arch: Arch, classes: usize, seed: u64, device: &Device) -> Self {
-        crate::device::init_seeded(device, seed, |host| Network::new(arch, classes, host))
+        Self::seeded_with_width(arch, None, classes, seed, device)
+    }
+
+    /// [`Network::seeded`] with a base width ([`Network::with_width`]).
+    pub fn seeded_with_width(
+        arch: Arch,
+        width: Option<usize>,
+        classes: usize,
+        seed: u64,
+        device: &Device,
+    ) -> Self {
+        crate::device::init_seeded(device, seed, |host| {
+            Network::with_width(arch, width, classes, host)
+        })
+    }
+
+    /// The architecture this network is.
+    pub fn arch(&self) -> Arch {
+        match self {
+            Network::Tiny(_) => Arch::Tiny,
+            Network::Resnet20(_) => Arch::Resnet20,
+            Network::PreactResnet18(_) => Arch::PreactResnet18,
+            Network::Wrn40_2(_) => Arch::Wrn40_2,
+            Network::Resnet18(_) => Arch::Resnet18,
+            Network::Resnet50(_) => Arch::Resnet50,
+        }
     }
 }
 

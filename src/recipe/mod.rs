@@ -96,11 +96,18 @@ impl DataSection {
 pub struct ModelSection {
     /// The architecture.
     pub arch: Arch,
+    /// Base width of an ImageNet ResNet (planes of `conv1` and `layer1`; torchvision: 64,
+    /// the default). Narrow widths serve small experiments; other architectures reject it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<usize>,
 }
 
 impl Default for ModelSection {
     fn default() -> Self {
-        Self { arch: Arch::Resnet20 }
+        Self {
+            arch: Arch::Resnet20,
+            width: None,
+        }
     }
 }
 
@@ -362,6 +369,10 @@ impl Recipe {
                 ));
             }
         }
+        self.model
+            .arch
+            .check_width(self.model.width)
+            .map_err(|e| ConfigError::new("model.width", e))?;
         if let Some(size) = self.data.image_size {
             check_range("image_size", size, 8, 4096).map_err(|e| e.within("data"))?;
         }

@@ -27,6 +27,10 @@ pub struct LoopState {
     pub arch: Arch,
     /// Number of classes.
     pub classes: usize,
+    /// Base width of an ImageNet ResNet (`None`: the standard 64; checkpoints written before
+    /// widths existed have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<usize>,
 }
 
 /// A checkpoint in memory.
@@ -57,6 +61,11 @@ impl Checkpoint {
             }
             Ok(())
         })
+    }
+
+    /// Whether a file's first 8 bytes are those of a checkpoint.
+    pub fn is_magic(first_bytes: &[u8; 8]) -> bool {
+        first_bytes == MAGIC
     }
 
     /// Reads a checkpoint; errors name the file.
@@ -108,6 +117,7 @@ mod tests {
                 adv_bn_initialised: true,
                 arch: Arch::Tiny,
                 classes: 10,
+                width: None,
             },
             model: vec![1, 2, 3],
             optimizer: vec![9; 5],

@@ -24,7 +24,7 @@ use super::step::{StepPlan, train_step};
 use crate::data::{BatchPlan, ImageSource, Prefetcher, batches, epoch_order};
 use crate::eval::{EvalResult, evaluate};
 use crate::feature::AdvBn;
-use crate::model::{Network, SplitModel};
+use crate::model::{Network, SplitModel, TorchvisionWeights};
 use crate::recipe::{Consistency, Recipe};
 
 /// Everything a training run needs.
@@ -43,7 +43,8 @@ pub struct TrainSetup {
     pub run_dir: PathBuf,
     /// Continue from the run directory's checkpoint.
     pub resume: bool,
-    /// Start from the weights of another run's checkpoint (fine-tuning).
+    /// Start from other weights (fine-tuning): another run's `checkpoint.bin`, or a
+    /// torchvision ResNet-18/50 file (`.pth`/`.pt`/`.safetensors`).
     pub init_from: Option<PathBuf>,
     /// Draw a progress bar on the terminal.
     pub progress: bool,
@@ -123,7 +124,12 @@ pub fn load_network(checkpoint: &Checkpoint, device: &Device) -> Result<Network,
     let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(checkpoint.model.clone()))
         .map_err(|e| format!("checkpoint model is unreadable: {e}"))?;
     crate::device::with_rng_exclusive(|| {
-        Network::new(checkpoint.state.arch, checkpoint.state.classes, device)
+        Network::with_width(
+            checkpoint.state.arch,
+            checkpoint.state.width,
+            checkpoint.state.classes,
+            device,
+        )
     })
     .try_load_record(record)
     .map_err(|e| {
@@ -132,6 +138,60 @@ pub fn load_network(checkpoint: &Checkpoint, device: &Device) -> Result<Network,
             shorten(&e.to_string(), 300)
         )
     })
+}
+
+/// The network of a new run started from `path`: one of our checkpoints (same architecture,
+/// width and classes), or torchvision weights of a ResNet-18/50 (`.pth`/`.pt` or
+/// `.safetensors`), where only `fc` may differ in its class count (it then keeps its
+/// initial weights, and the log says so).
+fn init_from(
+    path: &Path,
+    fresh: Network,
+    recipe: &Recipe,
+    classes: usize,
+    device: &Device,
+) -> Result<Network, TrainError> {
+    let ours = std::fs::File::open(path)
+        .and_then(|mut f| {
+            let mut magic = [0u8; 8];
+            std::io::Read::read_exact(&mut f, &mut magic).map(|()| magic)
+        })
+        .is_ok_and(|magic| Checkpoint::is_magic(&magic));
+    if !ours {
+        let weights = TorchvisionWeights::read(path).map_err(TrainError::Usage)?;
+        let (model, note) = weights.load_into(fresh).map_err(TrainError::Usage)?;
+        eprintln!(
+            "init: {} ({} tensors) into {}",
+            path.display(),
+            weights.keys().count(),
+            recipe.model.arch
+        );
+        if let Some((file, ours)) = note.fc_kept {
+            eprintln!(
+                "init: fc has {file} classes in {}, the data has {ours}: fc starts from its initial weights",
+                path.display()
+            );
+        }
+        return Ok(model);
+    }
+    let ck = Checkpoint::load(path).map_err(TrainError::Io)?;
+    if ck.state.arch != recipe.model.arch
+        || ck.state.classes != classes
+        || ck.state.width != recipe.model.width
+    {
+        let width = |w: Option<usize>| w.map(|w| format!(" (width {w})")).unwrap_or_default();
+        return Err(TrainError::Usage(format!(
+            "{}: checkpoint is {}{} with {} classes, the recipe wants {}{} with {}",
+            path.display(),
+            ck.state.arch,
+            width(ck.state.width),
+            ck.state.classes,
+            recipe.model.arch,
+            width(recipe.model.width),
+            classes
+        )));
+    }
+    load_network(&ck, device).map_err(TrainError::Io)
 }
 
 /// `text` cut to at most `max` characters (burn lists every missing tensor).
@@ -181,20 +241,15 @@ pub fn train(setup: TrainSetup) -> Result<TrainSummary, TrainError> {
                 run_dir.display()
             )));
         }
-        let mut model = Network::seeded(recipe.model.arch, setup.classes, recipe.train.seed, &device);
+        let mut model = Network::seeded_with_width(
+            recipe.model.arch,
+            recipe.model.width,
+            setup.classes,
+            recipe.train.seed,
+            &device,
+        );
         if let Some(path) = &setup.init_from {
-            let ck = Checkpoint::load(path).map_err(TrainError::Io)?;
-            if ck.state.arch != recipe.model.arch || ck.state.classes != setup.classes {
-                return Err(TrainError::Usage(format!(
-                    "{}: checkpoint is {} with {} classes, the recipe wants {} with {}",
-                    path.display(),
-                    ck.state.arch,
-                    ck.state.classes,
-                    recipe.model.arch,
-                    setup.classes
-                )));
-            }
-            model = load_network(&ck, &device).map_err(TrainError::Io)?;
+            model = init_from(path, model, recipe, setup.classes, &device)?;
         }
         write_atomic(&recipe_path(run_dir), |out| {
             out.write_all(recipe.to_toml().as_bytes())
@@ -219,6 +274,7 @@ pub fn train(setup: TrainSetup) -> Result<TrainSummary, TrainError> {
             adv_bn_initialised: false,
             arch: recipe.model.arch,
             classes: setup.classes,
+            width: recipe.model.width,
         };
         (model, state)
     };

@@ -92,3 +92,46 @@ pub fn cifar_jpg_root() -> PathBuf {
     })
     .clone()
 }
+
+/// Runs the `advbn` binary with `args` in `dir` (integration tests only: examples that
+/// include this module have no binary path).
+pub fn advbn<S: AsRef<std::ffi::OsStr>>(dir: &Path, args: &[S]) -> std::process::Output {
+    let Some(bin) = option_env!("CARGO_BIN_EXE_advbn") else {
+        panic!("the advbn binary is known to integration tests only")
+    };
+    std::process::Command::new(bin)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run advbn")
+}
+
+/// Runs `advbn ARGS` in `dir`, asserts success and returns stdout.
+#[track_caller]
+pub fn advbn_ok<S: AsRef<std::ffi::OsStr>>(dir: &Path, args: &[S]) -> String {
+    let out = advbn(dir, args);
+    let shown: Vec<String> = args
+        .iter()
+        .map(|a| a.as_ref().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        out.status.success(),
+        "advbn {} failed:\n{}",
+        shown.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `advbn ARGS` in `dir`, asserts exit code 1 with a one-line `error: ...` and no
+/// panic, and returns that line.
+#[track_caller]
+pub fn advbn_fails<S: AsRef<std::ffi::OsStr>>(dir: &Path, args: &[S]) -> String {
+    let out = advbn(dir, args);
+    let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    assert_eq!(out.status.code(), Some(1), "expected exit 1, stderr: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let last = err.lines().last().unwrap_or_default().to_string();
+    assert!(last.starts_with("error: "), "{err}");
+    last
+}
