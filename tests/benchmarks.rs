@@ -24,7 +24,6 @@ use advbn::eval::benchmark::{alexnet_clean_error, alexnet_error};
 use advbn::model::{BnMode, SplitModel};
 use advbn::train::{Checkpoint, load_network};
 use image::RgbImage;
-use npyz::WriterBuilder;
 
 const BIN: &str = env!("CARGO_BIN_EXE_advbn");
 
@@ -84,16 +83,9 @@ fn fails(dir: &Path, args: &[&str], expected: &[&str]) {
     }
 }
 
-fn write_npy<T: npyz::Serialize + npyz::AutoSerialize + Copy>(path: &Path, shape: &[u64], data: &[T]) {
-    let file = std::io::BufWriter::new(fs::File::create(path).unwrap());
-    let mut w = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(shape)
-        .writer(file)
-        .begin_nd()
-        .unwrap();
-    w.extend(data.iter().copied()).unwrap();
-    w.finish().unwrap();
+/// A uint8 `.npy` array of `shape`.
+fn write_npy(path: &Path, shape: &[u64], data: &[u8]) {
+    advbn::data::write_npy(path, "|u1", shape, data).unwrap();
 }
 
 fn write_jpeg(img: &RgbImage, path: &Path) {
@@ -629,7 +621,7 @@ fn bad_inputs_are_one_line_errors() {
     let dir = copy("empty");
     fs::remove_file(dir.join("contrast.npy")).unwrap();
     eval(spec("cifar10-c", &dir), &["no corruption arrays"]);
-    write_npy(&dir.join("labels.npy"), &[0], &Vec::<u8>::new());
+    write_npy(&dir.join("labels.npy"), &[0], &[]);
     eval(spec("cifar10-c", &dir), &["no labels: the set is empty"]);
     // Ambiguous severities: labels 0,1,0,1,... repeat with every period.
     let dir = copy("periodic");

@@ -802,18 +802,24 @@ fn open_imagenet_c(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::npy::tests::write_npy;
+    use crate::data::write_npy;
 
     fn cifar_dir(severities: usize, per: usize, files: &[&str]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         // Base labels without a shorter period: class (i * 7 + i / 10) % 10.
         let base: Vec<u8> = (0..per).map(|i| ((i * 7 + i / 10) % 10) as u8).collect();
         let labels: Vec<u8> = base.iter().cycle().take(per * severities).copied().collect();
-        write_npy(&dir.path().join("labels.npy"), &[labels.len() as u64], &labels);
+        write_npy(
+            &dir.path().join("labels.npy"),
+            "|u1",
+            &[labels.len() as u64],
+            &labels,
+        )
+        .unwrap();
         for f in files {
             let n = labels.len();
             let data: Vec<u8> = (0..n * 4 * 4 * 3).map(|i| (i / 48) as u8).collect();
-            write_npy(&dir.path().join(f), &[n as u64, 4, 4, 3], &data);
+            write_npy(&dir.path().join(f), "|u1", &[n as u64, 4, 4, 3], &data).unwrap();
         }
         dir
     }
@@ -883,13 +889,19 @@ mod tests {
         let dir = cifar_dir(2, 30, &["fog.npy"]);
         let s = spec("cifar10-c", dir.path());
         // Wrong shape.
-        write_npy(&dir.path().join("fog.npy"), &[60, 48], &vec![0u8; 60 * 48]);
+        write_npy(&dir.path().join("fog.npy"), "|u1", &[60, 48], &vec![0u8; 60 * 48]).unwrap();
         let e = open_bench(&s, &TEN, FileOptions::default())
             .unwrap_err()
             .to_string();
         assert!(e.contains("fog.npy") && e.contains("shape [60, 48]"), "{e}");
         // Count mismatch.
-        write_npy(&dir.path().join("fog.npy"), &[50, 4, 4, 3], &vec![0u8; 50 * 48]);
+        write_npy(
+            &dir.path().join("fog.npy"),
+            "|u1",
+            &[50, 4, 4, 3],
+            &vec![0u8; 50 * 48],
+        )
+        .unwrap();
         let e = open_bench(&s, &TEN, FileOptions::default())
             .unwrap_err()
             .to_string();

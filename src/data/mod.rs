@@ -46,6 +46,7 @@ pub use imagenet::{
     CIFAR100_CLASSES, ImageNetClass, imagenet_a_wnids, imagenet_class_index, imagenet_classes,
     imagenet_r_wnids, imagenet_wnids, is_wnid,
 };
+pub use npy::write_npy;
 pub use sheet::{contact_sheet, write_contact_sheet};
 pub use spec::{DataSpec, FASHION_MNIST_DEFAULT_DIR, LoadOptions, SCHEMES, load};
 pub use synthetic::{
