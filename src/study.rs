@@ -46,6 +46,8 @@ pub struct StudyConfig {
     /// Published benchmark sets to evaluate every model on (`--eval-data`), one report
     /// column each.
     pub eval_sets: Vec<BenchSpec>,
+    /// Weights every recipe starts from (`--init-from`), if any.
+    pub init_from: Option<PathBuf>,
 }
 
 /// What a study produced.
@@ -125,7 +127,7 @@ pub fn run_study(config: StudyConfig) -> Result<StudyOutcome, String> {
                     device: config.device.clone(),
                     run_dir: run_dir.clone(),
                     resume,
-                    init_from: None,
+                    init_from: config.init_from.clone(),
                     progress: config.progress,
                     label: Some(recipe.name.clone()),
                     stop_after_epochs: None,

@@ -475,3 +475,73 @@ fn init_from_refuses_weights_of_another_width_or_architecture() {
     let err = fails(&["export", "--run", "nowhere", "--out", "x.safetensors"], d);
     assert!(err.contains("nowhere"), "{err}");
 }
+
+#[test]
+fn a_study_starts_every_recipe_from_the_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pth = fixture("resnet18-w8.pth").display().to_string();
+    let out = common::advbn(
+        d,
+        &[
+            "study",
+            "baseline-imagenet",
+            "--data",
+            "synthetic:train=32,test=16",
+            "--init-from",
+            &pth,
+            "--set",
+            "model.arch=resnet18",
+            "--set",
+            "model.width=8",
+            "--set",
+            "data.image_size=64",
+            "--set",
+            "train.batch_size=16",
+            "--set",
+            "train.lr=1e-12",
+            "--epochs",
+            "1",
+            "--corruptions",
+            "fog",
+            "--out",
+            "s",
+        ],
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("fc has 1000 classes in"), "{log}");
+    let report = std::fs::read_to_string(d.join("s/report.md")).unwrap();
+    assert!(
+        report.contains("Every recipe starts from the weights in"),
+        "{report}"
+    );
+    // The run's export holds the file's convolutions (lr 1e-12).
+    ok(
+        &[
+            "export",
+            "--run",
+            "s/runs/baseline-imagenet",
+            "--out",
+            "b.safetensors",
+        ],
+        d,
+    );
+    let exported = std::fs::read(d.join("b.safetensors")).unwrap();
+    let exported = safetensors::SafeTensors::deserialize(&exported).unwrap();
+    let source = std::fs::read(fixture("resnet18-w8.safetensors")).unwrap();
+    let source = safetensors::SafeTensors::deserialize(&source).unwrap();
+    let key = "layer4.1.conv2.weight";
+    let values = |t: safetensors::tensor::TensorView<'_>| -> Vec<f32> {
+        t.data()
+            .chunks(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect()
+    };
+    let (a, b) = (
+        values(exported.tensor(key).unwrap()),
+        values(source.tensor(key).unwrap()),
+    );
+    let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+    assert!(worst < 1e-6, "{key} moved by {worst}");
+}

@@ -52,6 +52,11 @@ pub struct StudyArgs {
     /// recipes trained with AdvBN's dual BN, as the AdvBN reference; the rest the clean one.
     #[arg(long = "eval-data", value_name = "SPEC")]
     pub eval_data: Vec<String>,
+    /// Start every recipe from these weights (as `advbn train --init-from`): torchvision
+    /// ResNet-18/50 weights (.pth/.safetensors) or a run's checkpoint.bin. The paper fine-tunes
+    /// a pretrained ResNet-50 this way.
+    #[arg(long, value_name = "FILE")]
+    pub init_from: Option<PathBuf>,
 }
 
 /// What `--quick` changes in every recipe.
@@ -143,6 +148,12 @@ pub fn run(args: StudyArgs) -> CliResult {
             String::new()
         }
     )];
+    if let Some(path) = &args.init_from {
+        notes.push(format!(
+            "Every recipe starts from the weights in `{}`.",
+            path.display()
+        ));
+    }
     if matches!(spec, DataSpec::Folder(_)) {
         notes.push(
             "If this folder is the CIFAR-10 JPEG copy: its images are JPEG quality 75 (slightly lossy), \
@@ -179,6 +190,7 @@ pub fn run(args: StudyArgs) -> CliResult {
         progress: interactive(),
         notes,
         eval_sets,
+        init_from: args.init_from.clone(),
     })
     .map_err(CliError)?;
     println!();

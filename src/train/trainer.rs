@@ -151,12 +151,14 @@ fn init_from(
     classes: usize,
     device: &Device,
 ) -> Result<Network, TrainError> {
-    let ours = std::fs::File::open(path)
-        .and_then(|mut f| {
-            let mut magic = [0u8; 8];
-            std::io::Read::read_exact(&mut f, &mut magic).map(|()| magic)
-        })
-        .is_ok_and(|magic| Checkpoint::is_magic(&magic));
+    let mut magic = [0u8; 8];
+    let ours = match File::open(path) {
+        // Unreadable: the checkpoint reader says so in its words.
+        Err(_) => true,
+        Ok(mut file) => {
+            std::io::Read::read_exact(&mut file, &mut magic).is_ok() && Checkpoint::is_magic(&magic)
+        }
+    };
     if !ours {
         let weights = TorchvisionWeights::read(path).map_err(TrainError::Usage)?;
         let (model, note) = weights.load_into(fresh).map_err(TrainError::Usage)?;
