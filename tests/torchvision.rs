@@ -312,6 +312,13 @@ fn bad_weights_files_get_one_line_errors_naming_the_problem() {
         err.contains("no model: give --run DIR or --weights FILE --arch NAME"),
         "{err}"
     );
+    // Zero channels: an error, not a panic while building the network.
+    let empty = edited_fixture(d, "empty.safetensors", |t| {
+        let entry = t.iter_mut().find(|(k, _, _)| k == "conv1.weight").unwrap();
+        (entry.1, entry.2) = (vec![0, 3, 7, 7], Vec::new());
+    });
+    let err = predict(&empty, "resnet18");
+    assert!(err.contains("`conv1.weight`'s width must be at least 1"), "{err}");
     // Not a weights file at all.
     let err = predict(&fixture("img0.png"), "resnet18");
     assert!(

@@ -156,6 +156,12 @@ impl TorchvisionWeights {
         self.check_arch(arch)?;
         let (width, classes) = self.width_and_classes()?;
         let width = (width != super::imagenet::STANDARD_WIDTH).then_some(width);
+        // A degenerate file (zero channels or classes) is an error, not a panic while building.
+        arch.check_width(width)
+            .map_err(|e| format!("{}: `conv1.weight`'s width {e}", self.source))?;
+        if classes == 0 {
+            return Err(format!("{}: `fc.weight` has no classes", self.source));
+        }
         let net = crate::device::with_rng_exclusive(|| Network::with_width(arch, width, classes, device));
         let (net, _) = self.load_into(net)?;
         Ok(net)
@@ -191,7 +197,7 @@ impl TorchvisionWeights {
         {
             note.fc_kept = Some((file[0], model[0]));
         }
-        let mut expected: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        let mut expected = std::collections::BTreeSet::new();
         let mut packed = Vec::new();
         for (path, shape) in tensor_paths(&net) {
             let key = torchvision_key(&path.replace(".adv.", ".clean."))
@@ -201,7 +207,7 @@ impl TorchvisionWeights {
             } else {
                 shape.clone()
             };
-            expected.insert(key.clone(), torch_shape.clone());
+            expected.insert(key.clone());
             if note.fc_kept.is_some() && key.starts_with("fc.") {
                 continue;
             }
@@ -231,7 +237,7 @@ impl TorchvisionWeights {
                 Bytes::from_bytes_vec(data.into_bytes().to_vec()),
             ));
         }
-        if let Some((key, data)) = self.tensors.iter().find(|(k, _)| !expected.contains_key(*k)) {
+        if let Some((key, data)) = self.tensors.iter().find(|(k, _)| !expected.contains(*k)) {
             return Err(format!(
                 "{} has `{key}` {:?}, which {arch} does not have",
                 self.source,
