@@ -20,7 +20,9 @@
 //! [`CenterCrop`], on `fast_image_resize`); and the
 //! [`Pipeline`] with multi-view output and the parallel [`augment_batch`]; [`stylize`], the
 //! weight-free stylizers (RandConv, amplitude-spectrum mixing, Reinhard colour transfer, random
-//! networks), two of which take a partner image through [`StageContext`].
+//! networks), two of which take a partner image through [`StageContext`]; and the
+//! [`registry`] of stage kinds, where a user's own [`Augment`] joins the built-in stages
+//! ([`register_stage`], [`CustomStage`]) so that a recipe can name it in `kind = "..."`.
 //!
 //! This crate does not depend on burn.
 
@@ -33,6 +35,7 @@ mod geometry;
 pub mod ops;
 mod pipeline;
 mod pixels;
+pub mod registry;
 mod resize;
 mod rng;
 mod sheet;
@@ -47,6 +50,10 @@ pub use pipeline::{
     augment_batch_with_partners, stage_kind_names,
 };
 pub use pixels::{FloatImage, Image, ImageSize, to_rgb8};
+pub use registry::{
+    CustomStage, DynStage, RegistryError, StageConstructor, build_stage, register_constructor,
+    register_stage, registered_kinds,
+};
 pub use resize::{
     CenterCrop, CropBox, Interpolation, MAX_OUTPUT_SIDE, RandomResizedCrop, Region, Resize, ResizeTarget,
     resize_region,

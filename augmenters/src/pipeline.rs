@@ -14,48 +14,178 @@
 //! context-free entry points ([`Pipeline::apply`], [`Pipeline::run`], [`augment_batch`]) pass
 //! no partner, and the stylizers then use their documented random targets. See
 //! [`crate::stylize`] for why the partner is chosen per sample rather than from the batch.
+//!
+//! Besides the built-in stages (static dispatch), a pipeline takes a user's own stages
+//! ([`PixelStage::Custom`], made from any [`Augment`] with [`CustomStage::new`]); reading a
+//! stage from a recipe goes through the [registry](crate::registry), where a user's kind is
+//! added with [`register_stage`](crate::register_stage).
+
+use std::sync::Arc;
 
 use image::RgbImage;
 use rayon::prelude::*;
+use serde::de::{self, Deserializer};
+use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::geometry::{CropParams, FlipParams, HorizontalFlip, RandomCrop};
+use crate::registry::{self, CustomStage, StageConstructor};
 use crate::{Augment, ConfigError, Image, ImageSize, SampleKey, StageContext, Validate};
 
-/// Declares the stage kinds once: the config enum, the params enum and their dispatch.
+#[cfg(doc)]
+use crate::DynStage;
+
+/// Declares the built-in stage kinds once: the config enum, the params enum, their dispatch,
+/// their serde forms and their registry constructors.
 macro_rules! pixel_stages {
-    ($( $(#[$doc:meta])* $variant:ident($config:ty, $params:ty, shared = $shared:expr) ),+ $(,)?) => {
-        /// One image-space stage, as written in a recipe (`kind = "..."` plus its fields).
-        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-        #[serde(tag = "kind", rename_all = "snake_case")]
+    ($( $(#[$doc:meta])* $variant:ident($config:ty, $params:ty, kind = $kind:literal, shared = $shared:expr) ),+ $(,)?) => {
+        /// One image-space stage, as written in a recipe (`kind = "..."` plus its fields):
+        /// a built-in stage (static dispatch), or a user's [`CustomStage`].
+        ///
+        /// Reading one looks its `kind` up in the [registry](crate::registry), so a
+        /// registered user kind reads like a built-in one; an unknown kind is an error that
+        /// lists the registered kinds.
+        ///
+        /// ```
+        /// use advbn_augmenters::{PixelStage, RandomCrop};
+        /// let stage: PixelStage = serde_json::from_str(r#"{"kind": "random_crop", "padding": 2}"#).unwrap();
+        /// assert_eq!(stage, PixelStage::RandomCrop(RandomCrop { padding: 2 }));
+        /// assert_eq!(stage.kind(), "random_crop");
+        /// assert_eq!(serde_json::to_string(&stage).unwrap(), r#"{"kind":"random_crop","padding":2}"#);
+        /// let err = serde_json::from_str::<PixelStage>(r#"{"kind": "random_crop2"}"#).unwrap_err();
+        /// assert!(err.to_string().contains("expected one of `random_crop`, `horizontal_flip`"));
+        /// ```
+        #[derive(Clone, Debug, PartialEq)]
         pub enum PixelStage {
             $( $(#[$doc])* $variant($config), )+
+            /// A user's stage ([`CustomStage`], [`register_stage`](crate::register_stage)):
+            /// dynamic dispatch, parameters as JSON values.
+            Custom(CustomStage),
         }
 
         /// The sampled parameters of one stage application.
-        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-        #[serde(tag = "kind", rename_all = "snake_case")]
+        ///
+        /// Serialized like the stage, as a table with `kind`: a built-in kind's parameters
+        /// beside it, a custom kind's under `params` (`{"kind": "my_jitter", "params": ...}`).
+        #[derive(Clone, Debug, PartialEq)]
         pub enum StageParams {
             $( #[allow(missing_docs)] $variant($params), )+
+            /// The parameters of a [`PixelStage::Custom`].
+            Custom {
+                /// The stage's kind.
+                kind: String,
+                /// What the stage's [`DynStage::sample`] returned.
+                params: Value,
+            },
+        }
+
+        /// The serde form of a built-in stage (a table tagged with `kind`).
+        #[derive(Serialize)]
+        #[serde(tag = "kind")]
+        enum BuiltinStageRef<'a> {
+            $( #[serde(rename = $kind)] $variant(&'a $config), )+
+        }
+
+        /// The serde form of a built-in stage's params, written.
+        #[derive(Serialize)]
+        #[serde(tag = "kind")]
+        enum BuiltinParamsRef<'a> {
+            $( #[serde(rename = $kind)] $variant(&'a $params), )+
+        }
+
+        /// The serde form of a built-in stage's params, read.
+        #[derive(Deserialize)]
+        #[serde(tag = "kind")]
+        enum BuiltinParams {
+            $( #[serde(rename = $kind)] $variant($params), )+
+        }
+
+        /// The built-in kind names, in order.
+        pub(crate) const BUILTIN_KINDS: &[&str] = &[$( $kind ),+];
+
+        /// The registry's constructors of the built-in kinds: each reads its fields into its
+        /// own variant.
+        pub(crate) fn builtin_constructors() -> Vec<(&'static str, Arc<StageConstructor>)> {
+            vec![$(
+                (
+                    $kind,
+                    Arc::new(|fields: Value| -> Result<PixelStage, serde_json::Error> {
+                        Ok(PixelStage::$variant(<$config>::deserialize(fields)?))
+                    }) as Arc<StageConstructor>,
+                ),
+            )+]
+        }
+
+        impl Serialize for PixelStage {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                match self {
+                    $( PixelStage::$variant(c) => BuiltinStageRef::$variant(c).serialize(serializer), )+
+                    PixelStage::Custom(c) => c.serialize_table(serializer),
+                }
+            }
+        }
+
+        impl Serialize for StageParams {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                match self {
+                    $( StageParams::$variant(p) => BuiltinParamsRef::$variant(p).serialize(serializer), )+
+                    StageParams::Custom { kind, params } => {
+                        let mut map = serializer.serialize_map(Some(if params.is_null() { 1 } else { 2 }))?;
+                        map.serialize_entry("kind", kind)?;
+                        if !params.is_null() {
+                            map.serialize_entry("params", params)?;
+                        }
+                        map.end()
+                    }
+                }
+            }
+        }
+
+        impl From<BuiltinParams> for StageParams {
+            fn from(p: BuiltinParams) -> Self {
+                match p { $( BuiltinParams::$variant(p) => StageParams::$variant(p), )+ }
+            }
         }
 
         impl PixelStage {
-            /// Every kind name, as accepted in `kind = "..."`.
+            /// Every built-in kind, as the enum's variant names (`RandomCrop`, ...); see
+            /// [`PixelStage::kind`] and [`stage_kind_names`] for the names of recipes.
             pub const KINDS: &'static [&'static str] = &[$( stringify!($variant) ),+];
+
+            /// The kind name, as written in `kind = "..."` (`random_crop`, `my_jitter`).
+            pub fn kind(&self) -> &str {
+                match self {
+                    $( PixelStage::$variant(_) => $kind, )+
+                    PixelStage::Custom(c) => c.kind(),
+                }
+            }
 
             /// True for stages that run once per sample, before the views split.
             pub fn is_shared(&self) -> bool {
-                match self { $( PixelStage::$variant(_) => $shared, )+ }
+                match self {
+                    $( PixelStage::$variant(_) => $shared, )+
+                    PixelStage::Custom(c) => c.is_shared(),
+                }
             }
 
             /// Checks the stage's values.
             pub fn validate(&self) -> Result<(), ConfigError> {
-                match self { $( PixelStage::$variant(c) => c.validate(), )+ }
+                match self {
+                    $( PixelStage::$variant(c) => c.validate(), )+
+                    PixelStage::Custom(c) => c.stage().validate(),
+                }
             }
 
             /// Samples this stage's parameters for an image of `size`.
             pub fn sample(&self, rng: &mut crate::AugRng, size: ImageSize) -> StageParams {
-                match self { $( PixelStage::$variant(c) => StageParams::$variant(c.sample(rng, size)), )+ }
+                match self {
+                    $( PixelStage::$variant(c) => StageParams::$variant(c.sample(rng, size)), )+
+                    PixelStage::Custom(c) => StageParams::Custom {
+                        kind: c.kind().to_string(),
+                        params: c.stage().sample(rng, size),
+                    },
+                }
             }
 
             /// The size of the image this stage makes from one of `size` with `params`
@@ -66,7 +196,9 @@ macro_rules! pixel_stages {
             pub fn output_size(&self, size: ImageSize, params: &StageParams) -> ImageSize {
                 match (self, params) {
                     $( (PixelStage::$variant(c), StageParams::$variant(p)) => c.output_size(size, p), )+
-                    #[allow(unreachable_patterns)]
+                    (PixelStage::Custom(c), StageParams::Custom { kind, params }) if *kind == c.kind() => {
+                        c.stage().output_size(size, params)
+                    }
                     _ => panic!("parameters of another stage kind"),
                 }
             }
@@ -74,7 +206,10 @@ macro_rules! pixel_stages {
             /// True for stages that use a partner image when given one
             /// ([`Augment::needs_partner`]).
             pub fn needs_partner(&self) -> bool {
-                match self { $( PixelStage::$variant(c) => c.needs_partner(), )+ }
+                match self {
+                    $( PixelStage::$variant(c) => c.needs_partner(), )+
+                    PixelStage::Custom(c) => c.stage().needs_partner(),
+                }
             }
 
             /// Applies the stage with explicit parameters and no partner. A float input is
@@ -103,7 +238,9 @@ macro_rules! pixel_stages {
             pub fn apply_to(&self, image: &RgbImage, params: &StageParams, context: StageContext<'_>) -> Image {
                 match (self, params) {
                     $( (PixelStage::$variant(c), StageParams::$variant(p)) => c.apply_with(image, p, context).into(), )+
-                    #[allow(unreachable_patterns)]
+                    (PixelStage::Custom(c), StageParams::Custom { kind, params }) if *kind == c.kind() => {
+                        c.stage().apply_with(image, params, context)
+                    }
                     _ => panic!("parameters of another stage kind"),
                 }
             }
@@ -113,30 +250,90 @@ macro_rules! pixel_stages {
 
 pixel_stages! {
     /// [`RandomCrop`]: zero-pad and crop back to the original size.
-    RandomCrop(RandomCrop, CropParams, shared = true),
+    RandomCrop(RandomCrop, CropParams, kind = "random_crop", shared = true),
     /// [`HorizontalFlip`]: mirror left-right.
-    HorizontalFlip(HorizontalFlip, FlipParams, shared = true),
+    HorizontalFlip(HorizontalFlip, FlipParams, kind = "horizontal_flip", shared = true),
     /// [`RandomResizedCrop`](crate::RandomResizedCrop): random box resized to a square
     /// (changes the size).
-    RandomResizedCrop(crate::RandomResizedCrop, crate::CropBox, shared = true),
+    RandomResizedCrop(crate::RandomResizedCrop, crate::CropBox, kind = "random_resized_crop", shared = true),
     /// [`Resize`](crate::Resize): the whole image to a size (changes the size).
-    Resize(crate::Resize, (), shared = true),
+    Resize(crate::Resize, (), kind = "resize", shared = true),
     /// [`CenterCrop`](crate::CenterCrop): resize the shorter side, crop the centre square
     /// (changes the size).
-    CenterCrop(crate::CenterCrop, (), shared = true),
+    CenterCrop(crate::CenterCrop, (), kind = "center_crop", shared = true),
     /// [`AugMix`](crate::AugMix): per view, float output.
-    Augmix(crate::AugMix, crate::AugMixParams, shared = false),
+    Augmix(crate::AugMix, crate::AugMixParams, kind = "augmix", shared = false),
     /// [`RandConv`](crate::stylize::RandConv): random convolution, per view, float output.
-    Randconv(crate::stylize::RandConv, crate::stylize::RandConvParams, shared = false),
+    Randconv(crate::stylize::RandConv, crate::stylize::RandConvParams, kind = "randconv", shared = false),
     /// [`FourierMix`](crate::stylize::FourierMix): amplitude-spectrum mixing towards the
     /// partner, per view, float output.
-    FourierMix(crate::stylize::FourierMix, crate::stylize::FourierMixParams, shared = false),
+    FourierMix(
+        crate::stylize::FourierMix,
+        crate::stylize::FourierMixParams,
+        kind = "fourier_mix",
+        shared = false
+    ),
     /// [`ColorTransfer`](crate::stylize::ColorTransfer): Reinhard colour transfer towards the
     /// partner, per view, float output.
-    ColorTransfer(crate::stylize::ColorTransfer, crate::stylize::ColorTransferParams, shared = false),
+    ColorTransfer(
+        crate::stylize::ColorTransfer,
+        crate::stylize::ColorTransferParams,
+        kind = "color_transfer",
+        shared = false
+    ),
     /// [`RandomNet`](crate::stylize::RandomNet): random convolutional network, per view,
     /// float output.
-    RandomNet(crate::stylize::RandomNet, crate::stylize::RandomNetParams, shared = false),
+    RandomNet(crate::stylize::RandomNet, crate::stylize::RandomNetParams, kind = "random_net", shared = false),
+}
+
+impl<'de> Deserialize<'de> for PixelStage {
+    /// Reads the table, takes its `kind` and hands the other fields to that kind's
+    /// registered constructor ([`crate::build_stage`]).
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (kind, mut fields) = kind_and_fields::<D>(registry::capture(deserializer)?)?;
+        fields.remove("kind");
+        registry::build_stage(&kind, Value::Object(fields)).map_err(de::Error::custom)
+    }
+}
+
+/// A stage's table split into its `kind` and its fields (`kind` still among them).
+fn kind_and_fields<'de, D: Deserializer<'de>>(
+    value: Value,
+) -> Result<(String, serde_json::Map<String, Value>), D::Error> {
+    let Value::Object(fields) = value else {
+        return Err(de::Error::invalid_type(
+            registry::unexpected(&value),
+            &"a table with a stage `kind`",
+        ));
+    };
+    let kind = match fields.get("kind") {
+        Some(Value::String(kind)) => kind.clone(),
+        Some(other) => {
+            return Err(de::Error::invalid_type(
+                registry::unexpected(other),
+                &"a stage kind name",
+            ));
+        }
+        None => return Err(de::Error::missing_field("kind")),
+    };
+    Ok((kind, fields))
+}
+
+impl<'de> Deserialize<'de> for StageParams {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (kind, mut fields) = kind_and_fields::<D>(registry::capture(deserializer)?)?;
+        if BUILTIN_KINDS.contains(&kind.as_str()) {
+            return BuiltinParams::deserialize(Value::Object(fields))
+                .map(StageParams::from)
+                .map_err(de::Error::custom);
+        }
+        fields.remove("kind");
+        let params = fields.remove("params").unwrap_or(Value::Null);
+        if let Some(key) = fields.keys().next() {
+            return Err(de::Error::unknown_field(key, &["kind", "params"]));
+        }
+        Ok(StageParams::Custom { kind, params })
+    }
 }
 
 impl From<RgbImage> for Image {
@@ -151,24 +348,11 @@ impl From<crate::FloatImage> for Image {
     }
 }
 
-/// The snake_case kind names (`random_crop`, ...), for error messages.
+/// The kind names accepted in `kind = "..."`, for error messages: the built-in ones
+/// (`random_crop`, ...) in order, then every kind registered with
+/// [`register_stage`](crate::register_stage) ([`crate::registered_kinds`]).
 pub fn stage_kind_names() -> Vec<String> {
-    PixelStage::KINDS.iter().map(|k| snake_case(k)).collect()
-}
-
-fn snake_case(camel: &str) -> String {
-    let mut out = String::new();
-    for (i, ch) in camel.chars().enumerate() {
-        if ch.is_ascii_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.push(ch.to_ascii_lowercase());
-        } else {
-            out.push(ch);
-        }
-    }
-    out
+    registry::registered_kinds()
 }
 
 /// An ordered, validated list of stages.
@@ -574,5 +758,50 @@ mod tests {
                 "center_crop"
             ]
         );
+        // The recipe names are the variant names in snake_case, and every one is registered.
+        assert_eq!(BUILTIN_KINDS.len(), PixelStage::KINDS.len());
+        for (kind, variant) in BUILTIN_KINDS.iter().zip(PixelStage::KINDS) {
+            let mut snake = String::new();
+            for (i, ch) in variant.chars().enumerate() {
+                if ch.is_ascii_uppercase() && i > 0 {
+                    snake.push('_');
+                }
+                snake.push(ch.to_ascii_lowercase());
+            }
+            assert_eq!(*kind, snake);
+            assert!(stage_kind_names().contains(&snake));
+            // Kinds with a required `size` need it; the others have defaults for every field.
+            let stage = crate::build_stage(kind, serde_json::json!({}))
+                .or_else(|_| crate::build_stage(kind, serde_json::json!({ "size": 8 })))
+                .unwrap();
+            assert_eq!(stage.kind(), *kind);
+            assert_eq!(serde_json::to_value(&stage).unwrap()["kind"], *kind);
+        }
+    }
+
+    #[test]
+    fn built_in_params_keep_their_serde_form() {
+        let p = Pipeline::new(vec![
+            PixelStage::RandomCrop(RandomCrop::default()),
+            PixelStage::HorizontalFlip(HorizontalFlip::default()),
+            PixelStage::Augmix(crate::AugMix::default()),
+        ])
+        .unwrap();
+        let params = p.sample(SampleKey::new(3, 0, 1), ImageSize::new(32, 32), 1);
+        let json = serde_json::to_value(&params).unwrap();
+        assert_eq!(json["shared"][0]["kind"], "random_crop");
+        assert!(json["shared"][0]["left"].is_u64(), "{json}");
+        assert_eq!(json["views"][0][0]["kind"], "augmix");
+        let err = serde_json::from_str::<StageParams>(r#"{"kind": "random_crop", "left": 1}"#).unwrap_err();
+        assert!(err.to_string().contains("missing field `top`"), "{err}");
+        let custom: StageParams = serde_json::from_str(r#"{"kind": "mine", "params": [1, 2]}"#).unwrap();
+        assert_eq!(
+            custom,
+            StageParams::Custom {
+                kind: "mine".into(),
+                params: serde_json::json!([1, 2])
+            }
+        );
+        assert!(serde_json::from_str::<StageParams>(r#"{"kind": "mine", "other": 1}"#).is_err());
     }
 }
