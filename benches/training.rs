@@ -26,13 +26,10 @@ fn steps(c: &mut Criterion) {
     let mut group = c.benchmark_group("train_step_resnet20_batch32");
     group.sample_size(10);
     for advbn in [false, true] {
-        let plan = StepPlan {
-            views: 1,
-            jsd_lambda: None,
-            inline: Vec::new(),
-            step_key: StepPlan::key_for_step(0, 0, 0),
-            advbn: advbn.then(|| AdvBn::new(AdvBnConfig::default()).unwrap()),
-        };
+        let mut plan = StepPlan::plain(1);
+        if advbn {
+            plan = plan.with_feature(std::sync::Arc::new(AdvBn::new(AdvBnConfig::default()).unwrap()));
+        }
         let mut recipe = Recipe::from_toml("name = \"bench\"", "bench").unwrap();
         recipe.model.arch = Arch::Resnet20;
         let mut optimizer = optimizer_for(&recipe);

@@ -8,7 +8,10 @@ use serde::{Deserialize, Serialize};
 use crate::feature::{AdvBn, AdvBnConfig};
 use crate::model::{Arch, Cut, Network, SplitModel};
 use crate::recipe::Recipe;
-use crate::train::{StepPlan, optimizer_for, train_step};
+use burn_train::TrainStep;
+
+use crate::data::AugmentedBatch;
+use crate::train::{RobustModel, StepPlan, optimizer_for, train_step};
 
 /// One training-throughput row, as `advbn bench --train --json` writes it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -23,6 +26,29 @@ pub struct TrainBenchRow {
     pub size: usize,
     /// Training throughput, samples per second.
     pub images_per_s: f64,
+    /// What drove the step: `advbn` (`advbn train`'s loop: `train_step`) or `burn-train`
+    /// (`RobustModel`'s `TrainStep::step` then `TrainStep::optimize`, what burn-train's
+    /// `Learner` calls).
+    #[serde(default)]
+    pub driver: String,
+}
+
+/// Which training loop's step [`train_throughput`] times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepDriver {
+    /// `advbn train`'s loop (`train::train_step`).
+    Advbn,
+    /// burn-train's `Learner` calls on `train::RobustModel`: `step`, then `optimize`.
+    BurnTrain,
+}
+
+impl std::fmt::Display for StepDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StepDriver::Advbn => "advbn",
+            StepDriver::BurnTrain => "burn-train",
+        })
+    }
 }
 
 /// The batch a training benchmark times: `batch` images of `size` x `size` pixels.
@@ -42,6 +68,7 @@ pub fn train_throughput(
     arch: Arch,
     TrainShape { batch, size }: TrainShape,
     advbn: bool,
+    driver: StepDriver,
     warmup: usize,
     iters: usize,
     device: &Device,
@@ -55,34 +82,47 @@ pub fn train_throughput(
     let mut recipe = Recipe::from_toml("name = \"bench\"", "bench").expect("minimal recipe");
     recipe.model.arch = arch;
     let mut optimizer = optimizer_for(&recipe);
-    let plan = StepPlan {
-        views: 1,
-        jsd_lambda: None,
-        inline: Vec::new(),
-        step_key: StepPlan::key_for_step(0, 0, 0),
-        advbn: advbn.then(|| {
-            AdvBn::new(AdvBnConfig {
-                cut: Cut::Stage1,
-                ..AdvBnConfig::default()
-            })
-            .expect("default AdvBN config is valid")
-        }),
-    };
+    let mut plan = StepPlan::plain(1);
+    if advbn {
+        let adversary = AdvBn::new(AdvBnConfig {
+            cut: Cut::Stage1,
+            ..AdvBnConfig::default()
+        })
+        .expect("default AdvBN config is valid");
+        plan = plan.with_feature(std::sync::Arc::new(adversary));
+    }
     let targets = Tensor::<1, Int>::from_data(
         TensorData::new((0..batch as i64).map(|i| i % 10).collect::<Vec<_>>(), [batch]),
         &device,
     );
-    let mut run = |model: Network| {
-        let (model, stats) = train_step(
-            model,
-            &mut optimizer,
-            images.clone(),
-            targets.clone(),
-            0.01,
-            &plan,
-        );
-        assert!(stats.loss.is_finite(), "benchmark loss diverged");
-        model
+    let mut run = |model: Network| match driver {
+        StepDriver::Advbn => {
+            let (model, stats) = train_step(
+                model,
+                &mut optimizer,
+                images.clone(),
+                targets.clone(),
+                0.01,
+                &plan,
+            );
+            assert!(stats.loss.is_finite(), "benchmark loss diverged");
+            model
+        }
+        StepDriver::BurnTrain => {
+            let robust = RobustModel::new(model, plan.clone(), 0);
+            let batch_item = AugmentedBatch {
+                images: images.clone(),
+                targets: targets.clone(),
+                views: 1,
+                indices: (0..batch).collect(),
+                epochs: vec![0; batch],
+            };
+            let output = TrainStep::step(&robust, batch_item);
+            assert!(output.item.stats.loss.is_finite(), "benchmark loss diverged");
+            robust
+                .optimize(&mut optimizer, 0.01.into(), output.grads)
+                .into_inner()
+        }
     };
     for _ in 0..warmup {
         model = run(model);
@@ -99,6 +139,7 @@ pub fn train_throughput(
         batch,
         size,
         images_per_s: (batch * iters) as f64 / seconds,
+        driver: driver.to_string(),
     }
 }
 

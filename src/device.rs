@@ -162,6 +162,69 @@ impl DeviceChoice {
     }
 }
 
+/// The devices of a `--devices` list: `cpu`, `wgpu`, `wgpu:N` (the N-th discrete GPU),
+/// `cuda` or `cuda:N`, comma-separated; a name may repeat (`cpu,cpu` runs two CPU workers
+/// on the one CPU device, which is how the tests exercise several devices).
+///
+/// ```
+/// let devices = advbn::device::parse_devices("cpu,cpu").unwrap();
+/// assert_eq!(devices.len(), 2);
+/// assert!(advbn::device::parse_devices("cpu,tpu:1").unwrap_err().contains("`tpu:1`"));
+/// ```
+pub fn parse_devices(list: &str) -> Result<Vec<Device>, String> {
+    let devices = list
+        .split(',')
+        .map(|item| {
+            let item = item.trim();
+            let (kind, index) = match item.split_once(':') {
+                Some((kind, index)) => {
+                    let index: usize = index
+                        .parse()
+                        .map_err(|_| format!("device `{item}`: `{index}` is not a device index"))?;
+                    (kind, Some(index))
+                }
+                None => (item, None),
+            };
+            match (kind, index) {
+                ("cpu", None) => Ok(Device::flex()),
+                ("cpu", Some(_)) => Err(format!("device `{item}`: the CPU has no index (write `cpu`)")),
+                ("wgpu", index) => wgpu_device_at(index),
+                ("cuda", index) => cuda_device_at(index.unwrap_or(0)),
+                _ => Err(format!(
+                    "unknown device `{item}` (valid: cpu, wgpu, wgpu:N, cuda, cuda:N)"
+                )),
+            }
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    if devices.is_empty() || list.trim().is_empty() {
+        return Err("--devices is empty: name at least one device".into());
+    }
+    Ok(devices)
+}
+
+#[cfg(feature = "wgpu")]
+fn wgpu_device_at(index: Option<usize>) -> Result<Device, String> {
+    Ok(match index {
+        Some(i) => Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(i)),
+        None => Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
+    })
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn wgpu_device_at(_index: Option<usize>) -> Result<Device, String> {
+    wgpu_device()
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_device_at(index: usize) -> Result<Device, String> {
+    Ok(Device::cuda(index))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_device_at(_index: usize) -> Result<Device, String> {
+    cuda_device()
+}
+
 #[cfg(feature = "wgpu")]
 fn wgpu_device() -> Result<Device, String> {
     Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice))

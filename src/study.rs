@@ -125,6 +125,7 @@ pub fn run_study(config: StudyConfig) -> Result<StudyOutcome, String> {
                     test: None,
                     classes,
                     device: config.device.clone(),
+                    devices: Vec::new(),
                     run_dir: run_dir.clone(),
                     resume,
                     init_from: config.init_from.clone(),

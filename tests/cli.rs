@@ -1868,3 +1868,91 @@ fn eval_on_other_data_is_not_cut_to_the_runs_test_limit() {
     ]);
     assert!(limited.contains("on 120 images"), "{limited}");
 }
+
+#[test]
+fn train_on_two_cpu_devices_and_refuse_bad_lists() {
+    // Stopping and resuming on two devices is tested in the library (`train::tests`).
+    let s = Scratch::new();
+    let out = s.ok(&[
+        "train",
+        "--recipe",
+        "advbn",
+        "--epochs",
+        "2",
+        "--data",
+        SMALL_DATA,
+        "--out",
+        "run",
+        "--devices",
+        "cpu,cpu",
+        "--set",
+        "model.arch=tiny",
+        "--set",
+        "feature[0].steps=1",
+        "--set",
+        "feature[0].start_epoch=0",
+    ]);
+    assert!(out.contains("advbn: 2 epochs, 4 steps"), "{out}");
+    let logged = metrics(&s.path("run"));
+    let steps = lines_of_kind(&logged, "step");
+    assert_eq!(steps.len(), 4);
+    assert!(steps.iter().all(|l| l["loss_adv"].as_f64().unwrap().is_finite()));
+    for (list, message) in [
+        (
+            "cpu,tpu",
+            "unknown device `tpu` (valid: cpu, wgpu, wgpu:N, cuda, cuda:N)",
+        ),
+        ("cpu:1", "device `cpu:1`: the CPU has no index (write `cpu`)"),
+        ("wgpu:x", "device `wgpu:x`: `x` is not a device index"),
+    ] {
+        let out = s.run(&["train", "--recipe", "baseline", "--out", "bad", "--devices", list]);
+        assert!(!out.status.success());
+        assert_eq!(stderr(&out).trim(), format!("error: {message}"), "{list}");
+    }
+}
+
+#[test]
+fn bench_train_times_both_loops_side_by_side() {
+    let s = Scratch::new();
+    let out = s.ok(&[
+        "bench",
+        "--train",
+        "--burn-train",
+        "--models",
+        "tiny",
+        "--batch",
+        "4",
+        "--size",
+        "16",
+        "--steps",
+        "1",
+        "--json",
+        "rows.json",
+    ]);
+    let rows: Vec<Value> = serde_json::from_str(&fs::read_to_string(s.path("rows.json")).unwrap()).unwrap();
+    let described: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_string(),
+                r["driver"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        described,
+        [
+            ("plain", "advbn"),
+            ("plain", "burn-train"),
+            ("advbn", "advbn"),
+            ("advbn", "burn-train")
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    assert!(
+        rows.iter().all(|r| r["images_per_s"].as_f64().unwrap() > 0.0),
+        "{out}"
+    );
+    let err = s.run(&["bench", "--burn-train"]);
+    assert!(!err.status.success());
+}

@@ -302,6 +302,7 @@ fn train_folder_run(dir: &Path, interrupted: bool) -> Vec<f64> {
         test: Some(test_set.clone()),
         classes,
         device: Device::flex(),
+        devices: Vec::new(),
         run_dir: dir.to_path_buf(),
         resume,
         init_from: None,

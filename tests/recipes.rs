@@ -243,7 +243,7 @@ fn bad_recipes_give_their_expected_errors() {
         (
             "two advbn entries",
             format!("{BASE}\n[[feature]]\nkind = \"advbn\"\n"),
-            &["r.toml:31:1: `feature` has 2 `advbn` entries; at most one is allowed"],
+            &["r.toml:31:1: `feature` has 2 adversaries (such as `advbn`); at most one is allowed"],
         ),
         (
             "eval severity 6",

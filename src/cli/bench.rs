@@ -14,7 +14,8 @@ use crate::augmenters::{
     StageContext,
 };
 use crate::bench::{
-    AugmentBenchRow, TrainBenchRow, TrainShape, images_from_tar_gz, time_images, time_items, train_throughput,
+    AugmentBenchRow, StepDriver, TrainBenchRow, TrainShape, images_from_tar_gz, time_images, time_items,
+    train_throughput,
 };
 use crate::data::{BatchPlan, DataSpec, FileOptions, LoadOptions, Normalization, OnCorrupt, make_batch};
 use crate::model::Arch;
@@ -66,6 +67,10 @@ pub struct BenchArgs {
     /// Timed steps per row for --train (after one warm-up step).
     #[arg(long, default_value_t = 3)]
     pub steps: usize,
+    /// With --train: also time each step as burn-train's `Learner` drives it
+    /// (`RobustModel`: `TrainStep::step`, then `optimize`), beside `advbn train`'s loop.
+    #[arg(long, requires = "train")]
+    pub burn_train: bool,
     /// Device for --train.
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -316,18 +321,28 @@ fn train_rows(args: &BenchArgs) -> CliResult {
         let arch: Arch = model.parse().map_err(CliError)?;
         let mut pair = Vec::new();
         for advbn in [false, true] {
-            eprintln!(
-                "timing {} {arch} steps, batch {} at {size}px...",
-                if advbn { "advbn" } else { "plain" },
-                args.batch
-            );
-            let row = train_throughput(arch, shape, advbn, 1, args.steps.max(1), &device);
-            println!(
-                "{:<6} {:<16} batch {:>4} {:>4}px {:>10.1} images/s",
-                row.name, row.model, row.batch, row.size, row.images_per_s
-            );
-            pair.push(row.images_per_s);
-            rows.push(row);
+            // Side by side: the same step driven by advbn's loop and by burn-train's calls.
+            let drivers: &[StepDriver] = if args.burn_train {
+                &[StepDriver::Advbn, StepDriver::BurnTrain]
+            } else {
+                &[StepDriver::Advbn]
+            };
+            for &driver in drivers {
+                eprintln!(
+                    "timing {} {arch} steps ({driver} loop), batch {} at {size}px...",
+                    if advbn { "advbn" } else { "plain" },
+                    args.batch
+                );
+                let row = train_throughput(arch, shape, advbn, driver, 1, args.steps.max(1), &device);
+                println!(
+                    "{:<6} {:<16} {:<10} batch {:>4} {:>4}px {:>10.1} images/s",
+                    row.name, row.model, row.driver, row.batch, row.size, row.images_per_s
+                );
+                if driver == StepDriver::Advbn {
+                    pair.push(row.images_per_s);
+                }
+                rows.push(row);
+            }
         }
         println!(
             "{arch}: an AdvBN step costs {:.2}x a plain step",

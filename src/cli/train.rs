@@ -33,6 +33,11 @@ pub struct TrainArgs {
     /// cpu, wgpu or cuda.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Data-parallel training on several devices, comma-separated: `wgpu:0,wgpu:1`,
+    /// `cuda:0,cuda:1`, `cpu,cpu`. Every batch of `train.batch_size` is shared out equally;
+    /// batch norm and AdvBN use each device's share (no synchronised batch statistics).
+    #[arg(long, value_name = "LIST", conflicts_with = "device")]
+    pub devices: Option<String>,
     /// Run directory (default: runs/<recipe name>).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -134,7 +139,14 @@ pub fn run(args: TrainArgs) -> CliResult {
         }
     };
     let spec = parse_data(&data.spec)?;
-    let device = device(&args.device)?;
+    let devices = match &args.devices {
+        Some(list) => crate::device::parse_devices(list).map_err(CliError)?,
+        None => Vec::new(),
+    };
+    let device = match devices.first() {
+        Some(first) => first.clone(),
+        None => device(&args.device)?,
+    };
     let splits = load_data(
         &spec,
         &LoadOptions {
@@ -168,6 +180,7 @@ pub fn run(args: TrainArgs) -> CliResult {
         test: Some(test_set),
         classes,
         device,
+        devices,
         run_dir: run_dir.clone(),
         resume: args.resume,
         init_from: args.init_from.clone(),

@@ -148,6 +148,33 @@ impl HostBatch {
         self.targets.is_empty()
     }
 
+    /// The samples in `range` (every view of each), as a batch of their own.
+    ///
+    /// ```
+    /// use advbn::data::HostBatch;
+    /// let batch = HostBatch { images: (0..12).map(|v| v as f32).collect(), views: 2, image_shape: [3, 1, 1],
+    ///     targets: vec![5, 6], indices: vec![0, 1], skipped: vec![] };
+    /// let second = batch.samples(1..2);
+    /// assert_eq!(second.images, vec![3.0, 4.0, 5.0, 9.0, 10.0, 11.0]);
+    /// assert_eq!(second.targets, vec![6]);
+    /// ```
+    pub fn samples(&self, range: std::ops::Range<usize>) -> HostBatch {
+        let per_image: usize = self.image_shape.iter().product();
+        let n = self.len();
+        let images = (0..self.views)
+            .flat_map(|v| &self.images[(v * n + range.start) * per_image..(v * n + range.end) * per_image])
+            .copied()
+            .collect();
+        HostBatch {
+            images,
+            views: self.views,
+            image_shape: self.image_shape,
+            targets: self.targets[range.clone()].to_vec(),
+            indices: self.indices[range].to_vec(),
+            skipped: Vec::new(),
+        }
+    }
+
     /// The images `[views * n, C, H, W]` and targets `[n]` on `device`.
     pub fn to_tensors(&self, device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
         let [c, h, w] = self.image_shape;
@@ -225,23 +252,34 @@ fn augment_sample(
     let Some(image) = load_or_skip(source, index)? else {
         return Ok(None);
     };
+    augment_loaded(&image, index, Some(source), plan, epoch).map(Some)
+}
+
+/// Runs the pipeline over an image already loaded: sample `index` of `source`, in `epoch`.
+///
+/// Stylizers that need a partner (fourier_mix, color_transfer) get another sample of
+/// `source`, drawn from the sample's own stream: independent of the batch's composition.
+/// Without a source, or with a skipped (corrupt) partner, they use their documented random
+/// target.
+pub(crate) fn augment_loaded(
+    image: &RgbImage,
+    index: usize,
+    source: Option<&dyn ImageSource>,
+    plan: &BatchPlan,
+    epoch: u64,
+) -> Result<Views, DataError> {
     let key = SampleKey::new(plan.run_seed, epoch, index as u64);
-    // Stylizers that need a partner (fourier_mix, color_transfer) get another sample of the
-    // dataset, drawn from the sample's own stream: independent of the batch's composition.
-    // A skipped (corrupt) partner leaves the stylizer its documented random target.
-    let partner = match key.partner_index(source.len() as u64) {
-        Some(j) if plan.pipeline.needs_partner() => load_or_skip(source, j as usize)?,
+    let partner = match source {
+        Some(source) if plan.pipeline.needs_partner() => match key.partner_index(source.len() as u64) {
+            Some(j) => load_or_skip(source, j as usize)?,
+            None => None,
+        },
         _ => None,
     };
     let context = StageContext {
         partner: partner.as_deref(),
     };
-    Ok(Some(plan.pipeline.run_with(
-        &image,
-        key,
-        plan.augmented_views,
-        context,
-    )))
+    Ok(plan.pipeline.run_with(image, key, plan.augmented_views, context))
 }
 
 /// Runs the stack over `indices` of `source` and lays the result out.
@@ -261,26 +299,35 @@ pub fn make_batch(
         .par_iter()
         .map(|&i| augment_sample(source, i, plan, epoch))
         .collect();
-    let mut kept: Vec<(usize, Views)> = Vec::with_capacity(indices.len());
+    let mut kept: Vec<(usize, u32, Views)> = Vec::with_capacity(indices.len());
     let mut skipped = Vec::new();
     for (&i, out) in indices.iter().zip(outputs) {
         match out? {
-            Some(views) => kept.push((i, views)),
+            Some(views) => kept.push((i, source.label(i), views)),
             None => skipped.push(i),
         }
     }
     let skipped: Vec<PathBuf> = skipped.iter().map(|&i| source_path(source, i)).collect();
-    let Some((first, first_views)) = kept.first() else {
+    if kept.is_empty() {
         return Err(BatchError::AllSkipped(
             skipped.into_iter().next().unwrap_or_default(),
         ));
-    };
+    }
+    let mut batch = lay_out(&kept, plan)?;
+    batch.skipped = skipped;
+    Ok(batch)
+}
+
+/// Lays augmented samples `(index, label, views)` out as one view-major batch of normalized
+/// CHW floats; every sample must have the first one's size.
+pub(crate) fn lay_out(kept: &[(usize, u32, Views)], plan: &BatchPlan) -> Result<HostBatch, BatchError> {
     let dims = |views: &Views| {
         let size = views.clean.size();
         (size.width, size.height)
     };
+    let (first, _, first_views) = &kept[0];
     let (w0, h0) = dims(first_views);
-    for (i, views) in &kept {
+    for (i, _, views) in kept {
         let got = dims(views);
         if got != (w0, h0) {
             return Err(BatchError::SizeMismatch {
@@ -297,7 +344,7 @@ pub fn make_batch(
     let per_image = 3 * plane;
     let mut images = vec![0f32; views * n * per_image];
     let with_clean = plan.include_clean || plan.augmented_views == 0;
-    for (s, (_, out)) in kept.iter().enumerate() {
+    for (s, (_, _, out)) in kept.iter().enumerate() {
         let mut chosen: Vec<&Image> = Vec::with_capacity(views);
         if with_clean {
             chosen.push(&out.clean);
@@ -312,9 +359,9 @@ pub fn make_batch(
         images,
         views,
         image_shape: [3, h0 as usize, w0 as usize],
-        targets: kept.iter().map(|&(i, _)| i64::from(source.label(i))).collect(),
-        indices: kept.iter().map(|&(i, _)| i).collect(),
-        skipped,
+        targets: kept.iter().map(|&(_, label, _)| i64::from(label)).collect(),
+        indices: kept.iter().map(|&(i, _, _)| i).collect(),
+        skipped: Vec::new(),
     })
 }
 

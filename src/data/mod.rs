@@ -22,6 +22,7 @@ mod error;
 mod folder;
 mod idx;
 mod imagenet;
+mod loader;
 mod npy;
 mod sheet;
 mod spec;
@@ -46,6 +47,7 @@ pub use imagenet::{
     CIFAR100_CLASSES, ImageNetClass, imagenet_a_wnids, imagenet_class_index, imagenet_classes,
     imagenet_r_wnids, imagenet_wnids, is_wnid,
 };
+pub use loader::{AugmentBatcher, AugmentedBatch, LoadedSample, SampleDataset};
 pub use npy::write_npy;
 pub use sheet::{contact_sheet, write_contact_sheet};
 pub use spec::{DataSpec, FASHION_MNIST_DEFAULT_DIR, LoadOptions, SCHEMES, load};

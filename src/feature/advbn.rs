@@ -10,8 +10,8 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Int, Tensor};
 use serde::{Deserialize, Serialize};
 
+use super::{AttackHead, AttackOutcome, FeatureAdversary, FeatureAugment};
 use crate::augmenters::{ConfigError, check_range};
-use crate::model::cross_entropy;
 use crate::model::{BnMode, Cut, SplitModel};
 
 /// The attack's settings (the reference implementation's defaults).
@@ -76,20 +76,6 @@ impl AdvBnConfig {
     }
 }
 
-/// What one attack found.
-#[derive(Clone, Debug)]
-pub struct AttackOutcome {
-    /// The perturbed features, detached, `[N, C, H, W]`.
-    pub features: Tensor<4>,
-    /// The final mean factors, one per channel.
-    pub s_mu: Vec<f32>,
-    /// The final standard-deviation factors, one per channel.
-    pub s_sigma: Vec<f32>,
-    /// Head loss (attack mode) at the factors of each step, before its update: the first
-    /// is the unperturbed loss. Empty with zero steps.
-    pub losses: Vec<f32>,
-}
-
 /// The per-channel batch mean of features `[N, C, H, W]` (over N, H, W), `[1, C, 1, 1]`.
 ///
 /// The reference also computes the per-channel standard deviation (sqrt of the unbiased
@@ -150,16 +136,22 @@ impl AdvBn {
         features: Tensor<4>,
         targets: Tensor<1, Int>,
     ) -> AttackOutcome {
+        // A copy whose weights require no gradient: the attack's backward passes then compute
+        // gradients for the two factor vectors only.
+        let head = model.clone().no_grad();
+        let cut = self.config.cut;
+        let run = |x: Tensor<4>, mode: BnMode| head.head_from(x, cut, mode);
+        self.attack_head(features, &AttackHead::new(&run, targets, model.ends_in_relu(cut)))
+    }
+
+    fn attack_head(&self, features: Tensor<4>, head: &AttackHead<'_>) -> AttackOutcome {
         let cfg = &self.config;
-        let relu_after = cfg.relu.unwrap_or_else(|| model.ends_in_relu(cfg.cut));
+        let relu_after = cfg.relu.unwrap_or(head.ends_in_relu);
         let mode = if cfg.dual_bn {
             BnMode::ATTACK
         } else {
             BnMode::eval(crate::model::BnBranch::Clean)
         };
-        // A copy whose weights require no gradient: the attack's backward passes then compute
-        // gradients for the two factor vectors only.
-        let head = model.clone().no_grad();
         let x = features.detach();
         let device = x.device();
         let [_, channels, _, _] = x.dims();
@@ -167,8 +159,10 @@ impl AdvBn {
         let (lo, hi) = (1.0 - cfg.epsilon, 1.0 + cfg.epsilon);
 
         let loss_at = |s_mu: Tensor<4>, s_sigma: Tensor<4>| {
-            let perturbed = Self::perturb_with(x.clone(), &mean, s_mu, s_sigma, relu_after);
-            cross_entropy(head.head_from(perturbed, cfg.cut, mode), targets.clone())
+            head.loss(
+                Self::perturb_with(x.clone(), &mean, s_mu, s_sigma, relu_after),
+                mode,
+            )
         };
 
         let mut s_mu = Tensor::<4>::ones([1, channels, 1, 1], &device.clone().without_autodiff());
@@ -208,10 +202,50 @@ impl AdvBn {
     }
 }
 
+impl FeatureAugment for AdvBn {
+    fn kind(&self) -> &str {
+        "advbn"
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.config.validate()
+    }
+
+    fn cuts_used(&self) -> (&'static str, Vec<Cut>) {
+        ("cut", vec![self.config.cut])
+    }
+
+    fn start_epoch(&self) -> usize {
+        self.config.start_epoch
+    }
+
+    fn adversary(&self) -> Option<&dyn FeatureAdversary> {
+        Some(self)
+    }
+}
+
+impl FeatureAdversary for AdvBn {
+    fn cut(&self) -> Cut {
+        self.config.cut
+    }
+
+    fn freeze_stem(&self) -> bool {
+        self.config.freeze_stem
+    }
+
+    fn dual_bn(&self) -> bool {
+        self.config.dual_bn
+    }
+
+    fn attack(&self, features: Tensor<4>, head: &AttackHead<'_>) -> AttackOutcome {
+        self.attack_head(features, head)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Arch, BnBranch, Network};
+    use crate::model::{Arch, BnBranch, Network, cross_entropy};
     use burn::module::Module;
     use burn::tensor::{Device, Distribution, TensorData};
 

@@ -11,6 +11,7 @@ use rand::RngExt;
 use rand_distr::{Beta, Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
+use super::FeatureAugment;
 use crate::augmenters::{AugRng, ConfigError, check_range};
 use crate::model::Cut;
 
@@ -161,30 +162,39 @@ impl DsuConfig {
     }
 }
 
-/// An inline feature augmenter, as the training step applies it.
-#[derive(Clone, Debug, PartialEq)]
-pub enum InlineAugmenter {
-    /// [`mixstyle`].
-    MixStyle(MixStyleConfig),
-    /// [`dsu`].
-    Dsu(DsuConfig),
-}
-
-impl InlineAugmenter {
-    /// The cut points it acts at.
-    pub fn cuts(&self) -> &[Cut] {
-        match self {
-            InlineAugmenter::MixStyle(c) => &c.cuts,
-            InlineAugmenter::Dsu(c) => &c.cuts,
-        }
+impl FeatureAugment for MixStyleConfig {
+    fn kind(&self) -> &str {
+        "mixstyle"
     }
 
-    /// Transforms training features (shapes: `[N, C, H, W]` -> `[N, C, H, W]`).
-    pub fn apply(&self, x: Tensor<4>, rng: &mut AugRng) -> Tensor<4> {
-        match self {
-            InlineAugmenter::MixStyle(c) => mixstyle(x, c, rng),
-            InlineAugmenter::Dsu(c) => dsu(x, c, rng),
-        }
+    fn validate(&self) -> Result<(), ConfigError> {
+        MixStyleConfig::validate(self)
+    }
+
+    fn inline_cuts(&self) -> &[Cut] {
+        &self.cuts
+    }
+
+    fn perturb(&self, x: Tensor<4>, _at: Cut, rng: &mut AugRng) -> Tensor<4> {
+        mixstyle(x, self, rng)
+    }
+}
+
+impl FeatureAugment for DsuConfig {
+    fn kind(&self) -> &str {
+        "dsu"
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        DsuConfig::validate(self)
+    }
+
+    fn inline_cuts(&self) -> &[Cut] {
+        &self.cuts
+    }
+
+    fn perturb(&self, x: Tensor<4>, _at: Cut, rng: &mut AugRng) -> Tensor<4> {
+        dsu(x, self, rng)
     }
 }
 

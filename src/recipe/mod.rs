@@ -11,8 +11,13 @@ pub use overrides::apply_overrides;
 use serde::{Deserialize, Serialize};
 
 use crate::augmenters::{CenterCrop, ConfigError, Pipeline, PixelStage, check_range};
-use crate::data::{DEFAULT_CACHE_BYTES, DataSplits, FileOptions, Normalization, OnCorrupt};
-use crate::feature::{AdvBnConfig, DsuConfig, InlineAugmenter, MixStyleConfig, check_cuts_within};
+use crate::data::{BatchPlan, DEFAULT_CACHE_BYTES, DataSplits, FileOptions, Normalization, OnCorrupt};
+use std::sync::Arc;
+
+use crate::feature::{
+    AdvBn, AdvBnConfig, BUILTIN_FEATURE_KINDS, DsuConfig, FeatureAugment, MixStyleConfig, check_cuts_within,
+    feature_kinds, registered_feature,
+};
 use crate::model::{Arch, BnBranch};
 
 /// A complete training configuration.
@@ -201,9 +206,9 @@ fn default_views() -> usize {
     2
 }
 
-/// One `[[feature]]` entry.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+/// One `[[feature]]` entry: a built-in kind, or a kind registered with
+/// [`crate::feature::register_feature`].
+#[derive(Clone, Debug, PartialEq)]
 pub enum FeatureStage {
     /// Adversarial Batch Normalization.
     Advbn(AdvBnConfig),
@@ -211,19 +216,109 @@ pub enum FeatureStage {
     Mixstyle(MixStyleConfig),
     /// DSU.
     Dsu(DsuConfig),
+    /// A registered kind.
+    Custom(CustomFeature),
+}
+
+/// A `[[feature]]` entry of a registered kind: its fields as written, and the augmenter
+/// its constructor made from them.
+#[derive(Clone, Debug)]
+pub struct CustomFeature {
+    /// The kind name.
+    pub kind: String,
+    /// The entry's fields, without `kind`.
+    pub fields: serde_json::Value,
+    augmenter: Arc<dyn FeatureAugment>,
+}
+
+impl PartialEq for CustomFeature {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.fields == other.fields
+    }
+}
+
+/// The built-in kinds, as serde reads and writes them.
+#[derive(Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum BuiltinFeature {
+    Advbn(AdvBnConfig),
+    Mixstyle(MixStyleConfig),
+    Dsu(DsuConfig),
+}
+
+impl Serialize for FeatureStage {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let builtin = match self {
+            FeatureStage::Advbn(c) => BuiltinFeature::Advbn(c.clone()),
+            FeatureStage::Mixstyle(c) => BuiltinFeature::Mixstyle(c.clone()),
+            FeatureStage::Dsu(c) => BuiltinFeature::Dsu(c.clone()),
+            FeatureStage::Custom(c) => {
+                let mut fields = match &c.fields {
+                    serde_json::Value::Object(map) => map.clone(),
+                    _ => serde_json::Map::new(),
+                };
+                fields.insert("kind".into(), serde_json::Value::String(c.kind.clone()));
+                return fields.serialize(serializer);
+            }
+        };
+        builtin.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for FeatureStage {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        // A TOML value, not a JSON one, in between: it holds `inf` and `nan`, which the
+        // range checks then report by key (recipes are TOML).
+        let value = toml::Value::deserialize(deserializer)?;
+        let kind = match value.get("kind") {
+            Some(toml::Value::String(kind)) => kind.clone(),
+            Some(_) => return Err(D::Error::custom("`kind` must be a string")),
+            None => return Err(D::Error::missing_field("kind")),
+        };
+        if BUILTIN_FEATURE_KINDS.contains(&kind.as_str()) {
+            // serde's own messages (unknown field, unknown variant of a field), which the
+            // recipe parser turns into located one-line errors.
+            let builtin = BuiltinFeature::deserialize(value).map_err(|e| D::Error::custom(e.message()))?;
+            return Ok(match builtin {
+                BuiltinFeature::Advbn(c) => FeatureStage::Advbn(c),
+                BuiltinFeature::Mixstyle(c) => FeatureStage::Mixstyle(c),
+                BuiltinFeature::Dsu(c) => FeatureStage::Dsu(c),
+            });
+        }
+        let Some(construct) = registered_feature(&kind) else {
+            // The shape of serde's message, so that the error names the key and the kinds.
+            let kinds: Vec<String> = feature_kinds().iter().map(|k| format!("`{k}`")).collect();
+            return Err(D::Error::custom(format!(
+                "unknown variant `{kind}`, expected one of {}",
+                kinds.join(", ")
+            )));
+        };
+        let mut fields = serde_json::to_value(&value).map_err(D::Error::custom)?;
+        if let Some(map) = fields.as_object_mut() {
+            map.remove("kind");
+        }
+        let augmenter = construct(fields.clone()).map_err(D::Error::custom)?;
+        Ok(FeatureStage::Custom(CustomFeature {
+            kind,
+            fields,
+            augmenter,
+        }))
+    }
 }
 
 impl FeatureStage {
-    /// The kind names.
-    pub const KINDS: &'static [&'static str] = &["advbn", "mixstyle", "dsu"];
+    /// The built-in kind names.
+    pub const KINDS: &'static [&'static str] = BUILTIN_FEATURE_KINDS;
 
-    /// The inline augmenter, for the kinds that act in the forward pass.
-    pub fn inline(&self) -> Option<InlineAugmenter> {
-        match self {
-            FeatureStage::Advbn(_) => None,
-            FeatureStage::Mixstyle(c) => Some(InlineAugmenter::MixStyle(c.clone())),
-            FeatureStage::Dsu(c) => Some(InlineAugmenter::Dsu(c.clone())),
-        }
+    /// The augmenter this entry describes, as the training step uses it.
+    pub fn build(&self) -> Result<Arc<dyn FeatureAugment>, ConfigError> {
+        Ok(match self {
+            FeatureStage::Advbn(c) => Arc::new(AdvBn::new(c.clone())?),
+            FeatureStage::Mixstyle(c) => Arc::new(c.clone()),
+            FeatureStage::Dsu(c) => Arc::new(c.clone()),
+            FeatureStage::Custom(c) => Arc::clone(&c.augmenter),
+        })
     }
 }
 
@@ -382,42 +477,27 @@ impl Recipe {
             check_range("lambda", *lambda, 0.0, 1000.0).map_err(|e| e.within("consistency"))?;
             check_range("views", *views, 1, 16).map_err(|e| e.within("consistency"))?;
         }
-        let mut advbn = 0;
+        let mut adversaries = 0;
         for (i, f) in self.feature.iter().enumerate() {
+            let within = |e: ConfigError| e.within(&format!("feature[{i}]"));
+            let augmenter = f.build().map_err(within)?;
+            augmenter.validate().map_err(within)?;
             // Cuts must exist in the architecture (the ImageNet ResNets have a stage4).
-            let (key, cuts) = match f {
-                FeatureStage::Advbn(cfg) => ("cut", vec![cfg.cut]),
-                other => (
-                    "cuts",
-                    other.inline().map(|a| a.cuts().to_vec()).unwrap_or_default(),
-                ),
-            };
-            check_cuts_within(key, &cuts, self.model.arch.stages())
-                .map_err(|e| e.within(&format!("feature[{i}]")))?;
-            match f {
-                FeatureStage::Mixstyle(cfg) => {
-                    cfg.validate().map_err(|e| e.within(&format!("feature[{i}]")))?
-                }
-                FeatureStage::Dsu(cfg) => cfg.validate().map_err(|e| e.within(&format!("feature[{i}]")))?,
-                FeatureStage::Advbn(cfg) => {
-                    advbn += 1;
-                    cfg.validate().map_err(|e| e.within(&format!("feature[{i}]")))?;
-                    if cfg.start_epoch >= t.epochs {
-                        return Err(ConfigError::new(
-                            format!("feature[{i}].start_epoch"),
-                            format!(
-                                "is {}, must be below train.epochs ({})",
-                                cfg.start_epoch, t.epochs
-                            ),
-                        ));
-                    }
-                }
+            let (key, cuts) = augmenter.cuts_used();
+            check_cuts_within(key, &cuts, self.model.arch.stages()).map_err(within)?;
+            let start = augmenter.start_epoch();
+            if start >= t.epochs {
+                return Err(ConfigError::new(
+                    format!("feature[{i}].start_epoch"),
+                    format!("is {start}, must be below train.epochs ({})", t.epochs),
+                ));
             }
+            adversaries += usize::from(augmenter.adversary().is_some());
         }
-        if advbn > 1 {
+        if adversaries > 1 {
             return Err(ConfigError::new(
                 "feature",
-                format!("has {advbn} `advbn` entries; at most one is allowed"),
+                format!("has {adversaries} adversaries (such as `advbn`); at most one is allowed"),
             ));
         }
         let e = &self.eval;
@@ -442,9 +522,43 @@ impl Recipe {
         })
     }
 
-    /// The inline feature augmenters (MixStyle, DSU), in order.
-    pub fn inline_features(&self) -> Vec<InlineAugmenter> {
-        self.feature.iter().filter_map(FeatureStage::inline).collect()
+    /// How training batches are made: the pipeline, the views (the clean one first with a
+    /// JSD loss; one augmented view when the pipeline has per-view stages), the
+    /// normalization and the seed.
+    ///
+    /// ```
+    /// let r = advbn::recipe::builtin("augmix+advbn").unwrap().unwrap();
+    /// assert_eq!(r.batch_plan().unwrap().views_per_sample(), 3);
+    /// ```
+    pub fn batch_plan(&self) -> Result<BatchPlan, ConfigError> {
+        let pipeline = self.pipeline()?;
+        let (views, jsd) = match &self.consistency {
+            Some(Consistency::Jsd { views, .. }) => (*views, true),
+            None => (usize::from(pipeline.has_view_stages()), false),
+        };
+        Ok(BatchPlan {
+            pipeline,
+            augmented_views: views,
+            include_clean: jsd,
+            normalization: self.data.normalization,
+            run_seed: self.train.seed,
+        })
+    }
+
+    /// The weight of the JSD consistency loss, if the recipe has one.
+    pub fn jsd_lambda(&self) -> Option<f64> {
+        self.consistency
+            .as_ref()
+            .map(|Consistency::Jsd { lambda, .. }| *lambda)
+    }
+
+    /// Every feature augmenter, in order, as the training step uses them.
+    pub fn features(&self) -> Result<Vec<Arc<dyn FeatureAugment>>, ConfigError> {
+        self.feature
+            .iter()
+            .enumerate()
+            .map(|(i, f)| f.build().map_err(|e| e.within(&format!("feature[{i}]"))))
+            .collect()
     }
 
     /// The image-space pipeline (validated). With `data.image_size` set, every

@@ -20,12 +20,11 @@ use serde_json::json;
 use super::atomic::write_atomic;
 use super::checkpoint::{Checkpoint, LoopState, checkpoint_path};
 use super::schedule::learning_rate;
-use super::step::{StepPlan, train_step};
-use crate::data::{BatchPlan, ImageSource, Prefetcher, batches, epoch_order};
+use super::step::{StepPlan, train_step, train_step_devices};
+use crate::data::{ImageSource, Prefetcher, batches, epoch_order};
 use crate::eval::{EvalResult, evaluate};
-use crate::feature::AdvBn;
 use crate::model::{Network, SplitModel, TorchvisionWeights};
-use crate::recipe::{Consistency, Recipe};
+use crate::recipe::Recipe;
 
 /// Everything a training run needs.
 pub struct TrainSetup {
@@ -39,6 +38,10 @@ pub struct TrainSetup {
     pub classes: usize,
     /// The compute device (without autodiff; the loop adds it).
     pub device: Device,
+    /// Data-parallel training over these devices (without autodiff), the first being
+    /// `device`: every batch is shared out over them ([`super::train_step_devices`]).
+    /// Empty (or one device): train on `device` alone.
+    pub devices: Vec<Device>,
     /// Where the checkpoint, the metrics and the recipe go.
     pub run_dir: PathBuf,
     /// Continue from the run directory's checkpoint.
@@ -288,27 +291,16 @@ pub fn train(setup: TrainSetup) -> Result<TrainSummary, TrainError> {
         .open(metrics_path(run_dir))
         .map_err(io_err("cannot open metrics.jsonl"))?;
 
-    let pipeline = recipe
-        .pipeline()
-        .map_err(|e| TrainError::Usage(format!("recipe {}: {e}", recipe.name)))?;
-    let (views, jsd_lambda) = match &recipe.consistency {
-        Some(Consistency::Jsd { lambda, views }) => (*views, Some(*lambda)),
-        None => (usize::from(pipeline.has_view_stages()), None),
-    };
-    let plan = Arc::new(BatchPlan {
-        pipeline,
-        augmented_views: views,
-        include_clean: jsd_lambda.is_some(),
-        normalization: recipe.data.normalization,
-        run_seed: recipe.train.seed,
-    });
+    let plan = Arc::new(
+        recipe
+            .batch_plan()
+            .map_err(|e| TrainError::Usage(format!("recipe {}: {e}", recipe.name)))?,
+    );
+    let jsd_lambda = recipe.jsd_lambda();
     let views_per_sample = plan.views_per_sample();
-    let advbn = recipe
-        .advbn()
-        .map(|cfg| AdvBn::new(cfg.clone()))
-        .transpose()
-        .map_err(|e| TrainError::Usage(e.to_string()))?;
+    let features = recipe.features().map_err(|e| TrainError::Usage(e.to_string()))?;
 
+    let parallel: Vec<Device> = setup.devices.iter().map(|d| d.clone().autodiff()).collect();
     let epochs = recipe.train.epochs;
     let steps_per_epoch =
         batches(&epoch_order(setup.train.len(), 0, 0), recipe.train.batch_size).len() as u64;
@@ -320,21 +312,20 @@ pub fn train(setup: TrainSetup) -> Result<TrainSummary, TrainError> {
     let mut last_test: Option<EvalResult> = None;
     let last_epoch = setup.stop_after_epochs.map_or(epochs, |s| s.min(epochs));
     for epoch in state.epochs_done..last_epoch {
-        let adv_active = advbn
-            .as_ref()
-            .filter(|a| epoch >= a.config().start_epoch)
-            .cloned();
-        if adv_active.as_ref().is_some_and(|a| a.config().dual_bn) && !state.adv_bn_initialised {
-            model = model.reset_adv_bn();
-            state.adv_bn_initialised = true;
-        }
         let mut step_plan = StepPlan {
             views: views_per_sample,
             jsd_lambda,
-            advbn: adv_active,
-            inline: recipe.inline_features(),
+            features: features
+                .iter()
+                .filter(|f| epoch >= f.start_epoch())
+                .cloned()
+                .collect(),
             step_key: StepPlan::key_for_step(recipe.train.seed, epoch as u64, state.global_step),
         };
+        if step_plan.adversary().is_some_and(|a| a.dual_bn()) && !state.adv_bn_initialised {
+            model = model.reset_adv_bn();
+            state.adv_bn_initialised = true;
+        }
         let order = epoch_order(setup.train.len(), recipe.train.seed, epoch as u64);
         let prefetch = Prefetcher::start(
             setup.train.clone(),
@@ -358,9 +349,13 @@ pub fn train(setup: TrainSetup) -> Result<TrainSummary, TrainError> {
                 total_steps,
                 epoch,
             );
-            let (images, targets) = batch.to_tensors(&device);
             step_plan.step_key = StepPlan::key_for_step(recipe.train.seed, epoch as u64, state.global_step);
-            let (next, stats) = train_step(model, &mut optimizer, images, targets, lr, &step_plan);
+            let (next, stats) = if parallel.len() > 1 {
+                train_step_devices(model, &mut optimizer, &batch, lr, &step_plan, &parallel)
+            } else {
+                let (images, targets) = batch.to_tensors(&device);
+                train_step(model, &mut optimizer, images, targets, lr, &step_plan)
+            };
             model = next;
             if !stats.loss.is_finite() {
                 bar.abandon();
