@@ -23,7 +23,7 @@ use burn::optim::lr_scheduler::constant::ConstantLr;
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use burn_train::metric::{AccuracyMetric, LossMetric};
-use burn_train::{Learner, SupervisedTraining};
+use burn_train::{ExecutionStrategy, Learner, SupervisedTraining};
 use image::RgbImage;
 
 /// A two-stage CNN; AdvBN perturbs the features after stage 1.
@@ -112,7 +112,11 @@ fn stripes(n: usize, seed: u32) -> VecSource {
 }
 
 /// Trains on the stripes; returns the trained net and its test data set.
-fn train(dir: &std::path::Path, epochs: usize) -> (MyNet, SampleDataset, BatchPlan) {
+fn train(
+    dir: &std::path::Path,
+    epochs: usize,
+    devices: Option<ExecutionStrategy>,
+) -> (MyNet, SampleDataset, BatchPlan) {
     // The `augmix+advbn` recipe: AugMix views with JSD, AdvBN after stage 1.
     let recipe: Recipe = builtin("augmix+advbn").unwrap().unwrap();
     let train_plan = recipe.batch_plan().expect("a valid recipe");
@@ -132,7 +136,11 @@ fn train(dir: &std::path::Path, epochs: usize) -> (MyNet, SampleDataset, BatchPl
     let device = Device::flex().autodiff();
     let net = advbn::device::init_seeded(&device, 0, MyNet::new); // the same weights every run
     let model = RobustModel::from_recipe(net, &recipe).expect("the recipe's features");
-    let result = SupervisedTraining::new(dir, train, valid)
+    let mut training = SupervisedTraining::new(dir, train, valid);
+    if let Some(strategy) = devices {
+        training = training.with_training_strategy(strategy.into()); // several devices
+    }
+    let result = training
         .metric_train_numeric(LossMetric::new())
         .metric_train_numeric(AdvBnFactorMetric::new(Factor::Sigma))
         .metric_valid_numeric(AccuracyMetric::new())
@@ -156,14 +164,25 @@ fn test_accuracy(net: &MyNet, test: &SampleDataset, plan: &BatchPlan) -> f64 {
 }
 
 fn main() {
-    let (net, test, plan) = train(std::path::Path::new("target/burn-train-example"), 3);
+    let (net, test, plan) = train(std::path::Path::new("target/burn-train-example"), 3, None);
     println!("test accuracy: {:.1}%", 100.0 * test_accuracy(&net, &test, &plan));
 }
 
 #[test]
 fn learns_with_burn_train() {
     let dir = tempfile::tempdir().unwrap();
-    let (net, test, plan) = train(dir.path(), 3);
+    let (net, test, plan) = train(dir.path(), 3, None);
+    let accuracy = test_accuracy(&net, &test, &plan);
+    assert!(accuracy > 0.5, "test accuracy {accuracy} (chance is 0.25)");
+}
+
+#[test]
+fn learns_on_two_devices_with_burn_trains_multi_device_strategy() {
+    use burn_train::MultiDeviceOptim;
+    let dir = tempfile::tempdir().unwrap();
+    let two_cpus = vec![Device::flex(), Device::flex()];
+    let strategy = ExecutionStrategy::multi(two_cpus, MultiDeviceOptim::OptimMainDevice);
+    let (net, test, plan) = train(dir.path(), 3, Some(strategy));
     let accuracy = test_accuracy(&net, &test, &plan);
     assert!(accuracy > 0.5, "test accuracy {accuracy} (chance is 0.25)");
 }
