@@ -289,3 +289,81 @@ impl Numeric for AdvBnFactorMetric {
         self.state.final_value()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use burn::data::dataloader::Progress;
+    use burn::tensor::{Device, TensorData};
+
+    use super::*;
+    use crate::feature::{AdvBn, AdvBnConfig};
+    use crate::model::{Arch, Network};
+
+    fn batch(device: &Device) -> AugmentedBatch {
+        let images = crate::device::host_normal([8, 3, 8, 8], 1, device);
+        let targets =
+            Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 1, 0, 1, 1, 0, 1, 0], [8]), device);
+        AugmentedBatch {
+            images,
+            targets,
+            views: 1,
+            indices: (0..8).collect(),
+            epochs: vec![0; 8],
+        }
+    }
+
+    #[test]
+    fn the_train_step_is_advbn_trains_step_and_reports_the_attack() {
+        let device = Device::flex().autodiff();
+        // Two builds, not clones: the first step moves the running statistics the second's
+        // attack reads, and clones would share them.
+        let build = || crate::device::init_seeded(&device, 2, |d| Network::new(Arch::Tiny, 2, d));
+        let adversary = AdvBn::new(AdvBnConfig {
+            steps: 2,
+            ..AdvBnConfig::default()
+        })
+        .unwrap();
+        let plan = StepPlan::plain(1).with_feature(Arc::new(adversary));
+        let model = RobustModel::new(build(), plan, 0);
+        let item = batch(&device);
+        let expected = step_loss(
+            &build().reset_adv_bn(),
+            item.images.clone(),
+            item.targets.clone(),
+            &model.plan_for(&item),
+        );
+        let output = TrainStep::step(&model, item);
+        assert!((output.item.stats.loss - expected.stats.loss).abs() < 1e-6);
+        assert!(output.item.stats.loss_adv.is_some());
+        let (mu, sigma) = output.item.stats.factors.clone().expect("the attack's factors");
+        assert_eq!((mu.len(), sigma.len()), (16, 16));
+        // The optimizer gets gradients of the network's parameters only (the attack's
+        // factors are not module parameters): every parameter tensor but the adversarial
+        // gamma and beta of stage 1's two batch norms, which no pass uses (the adversarial
+        // pass starts after stage 1).
+        let mut parameters = 0;
+        model.net.visit(&mut CountParams(&mut parameters));
+        assert_eq!(output.grads.len(), parameters - 4);
+
+        let mut metric = AdvBnFactorMetric::new(Factor::Sigma);
+        let metadata = MetricMetadata {
+            progress: Progress::new(1, 1, None),
+            iteration: Some(1),
+            lr: None,
+        };
+        metric.update(&output.item.adapt(), &metadata).unwrap();
+        let expected = sigma.iter().map(|s| f64::from((s - 1.0).abs())).sum::<f64>() / 16.0;
+        let got = metric.value().unwrap().current();
+        assert!((got - expected).abs() < 1e-9 && got > 0.0, "{got} vs {expected}");
+    }
+
+    struct CountParams<'a>(&'a mut usize);
+
+    impl burn::module::ModuleVisitor for CountParams<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            if param.is_require_grad() {
+                *self.0 += 1;
+            }
+        }
+    }
+}
