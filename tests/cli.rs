@@ -1873,7 +1873,7 @@ fn eval_on_other_data_is_not_cut_to_the_runs_test_limit() {
 fn train_on_two_cpu_devices_and_refuse_bad_lists() {
     // Stopping and resuming on two devices is tested in the library (`train::tests`).
     let s = Scratch::new();
-    let out = s.ok(&[
+    let run = s.run(&[
         "train",
         "--recipe",
         "advbn",
@@ -1892,6 +1892,13 @@ fn train_on_two_cpu_devices_and_refuse_bad_lists() {
         "--set",
         "feature[0].start_epoch=0",
     ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(
+        stderr(&run).contains("batch 128, shared out over 2 devices)"),
+        "{}",
+        stderr(&run)
+    );
+    let out = String::from_utf8(run.stdout).unwrap();
     assert!(out.contains("advbn: 2 epochs, 4 steps"), "{out}");
     let logged = metrics(&s.path("run"));
     let steps = lines_of_kind(&logged, "step");

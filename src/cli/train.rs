@@ -164,8 +164,12 @@ pub fn run(args: TrainArgs) -> CliResult {
         data.write(&run_dir).map_err(CliError)?;
         write_classes(&run_dir, splits.classes()).map_err(CliError)?;
     }
+    let on_devices = match devices.len() {
+        0 | 1 => String::new(),
+        n => format!(", shared out over {n} devices"),
+    };
     eprintln!(
-        "training `{}` ({}, {} epochs, batch {}) into {}",
+        "training `{}` ({}, {} epochs, batch {}{on_devices}) into {}",
         recipe.name,
         recipe.model.arch,
         recipe.train.epochs,
