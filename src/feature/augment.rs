@@ -215,3 +215,60 @@ pub fn feature_kinds() -> Vec<String> {
         .chain(registry.keys().cloned())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Nothing;
+
+    impl FeatureAugment for Nothing {
+        fn kind(&self) -> &str {
+            "nothing"
+        }
+    }
+
+    fn make(_: serde_json::Value) -> Result<Arc<dyn FeatureAugment>, ConfigError> {
+        Ok(Arc::new(Nothing))
+    }
+
+    #[test]
+    fn the_registry_refuses_taken_built_in_and_malformed_names() {
+        register_feature("test_registry_nothing", make).unwrap();
+        assert!(feature_kinds().contains(&"test_registry_nothing".to_string()));
+        assert!(registered_feature("test_registry_nothing").is_some());
+        let taken = register_feature("test_registry_nothing", make).unwrap_err();
+        assert_eq!(
+            taken.to_string(),
+            "`kind` `test_registry_nothing` is already a registered feature kind"
+        );
+        let builtin = register_feature("advbn", make).unwrap_err();
+        assert_eq!(
+            builtin.to_string(),
+            "`kind` `advbn` is already a registered feature kind"
+        );
+        let malformed = register_feature("My Kind", make).unwrap_err();
+        assert!(
+            malformed.to_string().contains("not a valid kind name"),
+            "{malformed}"
+        );
+        assert!(
+            registered_feature("advbn").is_none(),
+            "built-ins are not constructed here"
+        );
+    }
+
+    #[test]
+    fn an_unknown_feature_kind_lists_the_registered_ones() {
+        register_feature("test_registry_listed", make).unwrap();
+        let err = crate::recipe::Recipe::from_toml("name = \"x\"\n[[feature]]\nkind = \"nope\"\n", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`feature[0].kind`: unknown value `nope`"), "{err}");
+        assert!(
+            err.contains("`advbn`, `mixstyle`, `dsu`") && err.contains("`test_registry_listed`"),
+            "{err}"
+        );
+    }
+}
