@@ -497,3 +497,25 @@ fn the_same_seed_gives_byte_identical_batches_for_every_builtin_recipe() {
         );
     }
 }
+
+#[test]
+fn an_unknown_feature_kind_lists_the_registered_ones() {
+    use advbn::feature::{FeatureAugment, register_feature};
+    #[derive(Debug)]
+    struct Nothing;
+    impl FeatureAugment for Nothing {
+        fn kind(&self) -> &str {
+            "nothing"
+        }
+    }
+    register_feature("test_registry_listed", |_| Ok(std::sync::Arc::new(Nothing))).unwrap();
+    let text = "name = \"x\"\n[[feature]]\nkind = \"nope\"\n";
+    let err = advbn::recipe::Recipe::from_toml(text, "x.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`feature[0].kind`: unknown value `nope`"), "{err}");
+    assert!(
+        err.contains("`advbn`, `mixstyle`, `dsu`") && err.contains("`test_registry_listed`"),
+        "{err}"
+    );
+}

@@ -258,17 +258,4 @@ mod tests {
             "built-ins are not constructed here"
         );
     }
-
-    #[test]
-    fn an_unknown_feature_kind_lists_the_registered_ones() {
-        register_feature("test_registry_listed", make).unwrap();
-        let err = crate::recipe::Recipe::from_toml("name = \"x\"\n[[feature]]\nkind = \"nope\"\n", "x.toml")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("`feature[0].kind`: unknown value `nope`"), "{err}");
-        assert!(
-            err.contains("`advbn`, `mixstyle`, `dsu`") && err.contains("`test_registry_listed`"),
-            "{err}"
-        );
-    }
 }
