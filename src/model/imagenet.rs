@@ -464,8 +464,15 @@ mod tests {
     #[test]
     fn stage_shapes_at_224_and_64() {
         let device = device();
-        let r18 = ResNet18::resnet18(5, &device);
-        let r50 = ResNet50::resnet50(5, &device);
+        // Drawn now and under the generator lock: lazily initialised weights would draw at
+        // the first forward pass, inside other tests' seeded sections.
+        let (r18, r50) = crate::device::with_rng_exclusive(|| {
+            let r18 = ResNet18::resnet18(5, &device);
+            let r50 = ResNet50::resnet50(5, &device);
+            crate::device::materialize_parameters(&r18);
+            crate::device::materialize_parameters(&r50);
+            (r18, r50)
+        });
         assert_eq!(
             shapes_at(&r18, 224),
             [
