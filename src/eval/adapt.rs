@@ -12,14 +12,14 @@
 //! counts for what it holds). The evaluation then runs as usual, with running statistics.
 //! Affine parameters and weights are not touched, and the other branch is left as it was.
 //!
-//! How, without a special forward mode: a forward pass with
-//! [`BnStats::Batch`]`{ update_running: true }` sets each running statistic to
-//! `(1 - m) * old + m * batch`. Setting `old` to 0 before each batch reads `m * batch`; the
-//! momentum `m` of each batch norm is measured once, on the first batch, from a second pass
-//! with `old` set to 1. Running statistics are found through burn's module traversal by
-//! their place in [`DualBatchNorm`](crate::model::DualBatchNorm) (fields `clean`/`adv`,
-//! then `running_mean`/`running_var`), so any [`SplitModel`] built from dual batch norms can
-//! be adapted. A batch norm the forward pass does not reach keeps its statistics.
+//! How: a forward pass in [`BnStats::Measure`] mode normalises every batch norm it reaches
+//! with the batch's statistics and writes those statistics (mean, unbiased variance) as the
+//! running ones, so one pass per batch reads them all off. Running statistics are found
+//! through burn's module traversal by their place in
+//! [`DualBatchNorm`](crate::model::DualBatchNorm) (fields `clean`/`adv`, then
+//! `running_mean`/`running_var`), so any [`SplitModel`] built from dual batch norms can be
+//! adapted. A batch norm the forward pass does not reach is never written: it keeps its
+//! statistics.
 
 use std::collections::HashMap;
 
@@ -68,13 +68,11 @@ impl ModuleVisitor for Collect {
     }
 }
 
-/// Replaces the running statistics whose ids are in `values` (or, with `fill`, all of the
-/// branch's by that constant).
+/// Replaces the running statistics of `branch` whose ids are in `values`.
 struct Replace<'a> {
     branch: BnBranch,
     path: Vec<(String, String)>,
     values: &'a HashMap<ParamId, Tensor<1>>,
-    fill: Option<f32>,
 }
 
 impl ModuleMapper for Replace<'_> {
@@ -90,17 +88,15 @@ impl ModuleMapper for Replace<'_> {
         if !is_running_stat(&self.path, self.branch) {
             return param;
         }
-        let id = param.id;
-        match (self.fill, self.values.get(&id)) {
-            (Some(v), _) => param.map(|t| t.zeros_like().add_scalar(v)),
-            (None, Some(new)) => {
+        match self.values.get(&param.id) {
+            Some(new) => {
                 let new = new.clone();
                 param.map(|t| {
                     let dims = t.dims();
                     new.to_device(&t.device()).reshape(dims)
                 })
             }
-            (None, None) => param,
+            None => param,
         }
     }
 }
@@ -117,16 +113,6 @@ fn collect_ordered<M: SplitModel>(model: &M, branch: BnBranch) -> Vec<(ParamId, 
 
 fn collect<M: SplitModel>(model: &M, branch: BnBranch) -> HashMap<ParamId, Tensor<1>> {
     collect_ordered(model, branch).into_iter().collect()
-}
-
-fn fill<M: SplitModel>(model: M, branch: BnBranch, value: f32) -> M {
-    let none = HashMap::new();
-    model.map(&mut Replace {
-        branch,
-        path: Vec::new(),
-        values: &none,
-        fill: Some(value),
-    })
 }
 
 /// The batch norms of `branch` of `model` re-estimated on `source` (see the module
@@ -157,16 +143,14 @@ pub fn adapt_batch_norm<M: SplitModel>(
 ) -> Result<M, String> {
     let device = device.clone().without_autodiff();
     let mut model = model.valid().to_device(&device);
-    let original = collect(&model, branch);
     let plan = BatchPlan::eval(normalization);
     let indices: Vec<usize> = (0..source.len()).collect();
     let mode = BnMode {
         branch,
-        stats: BnStats::Batch { update_running: true },
+        stats: BnStats::Measure,
     };
-    // Per statistic: the momentum measured on the first batch (None: not reached), and
-    // the sample-weighted sum of the batch statistics.
-    let mut momentum: HashMap<ParamId, Option<Tensor<1>>> = HashMap::new();
+    // Per statistic: the sample-weighted sum of its batch values. A batch norm the pass
+    // does not reach adds its own unchanged value each time, so it averages to itself.
     let mut sums: HashMap<ParamId, Tensor<1>> = HashMap::new();
     let mut total = 0usize;
     for chunk in indices.chunks(batch_size.max(1)) {
@@ -176,38 +160,15 @@ pub fn adapt_batch_norm<M: SplitModel>(
         }
         let (images, _) = batch.to_tensors(&device);
         let n = batch.len();
+        let _ = model.forward(images, mode);
         // `valid()` folds each running state's pending update into its value, where the
         // traversal reads it.
-        let pass = |m: M, start: f32| {
-            let m = fill(m, branch, start);
-            let _ = m.forward(images.clone(), mode);
-            m.valid()
-        };
-        model = pass(model, 0.0);
-        let scaled = collect(&model, branch);
-        if momentum.is_empty() {
-            model = pass(model, 1.0);
-            let from_one = collect(&model, branch);
-            for (id, zero) in &scaled {
-                // (1 - m) * 1 + m * b  minus  m * b  is  1 - m.
-                let m = from_one[id]
-                    .clone()
-                    .sub(zero.clone())
-                    .neg()
-                    .add_scalar(1.0)
-                    .mean();
-                let reached = m.clone().into_scalar::<f32>() > 1e-6;
-                momentum.insert(*id, reached.then_some(m));
-            }
-        }
-        for (id, value) in scaled {
-            let Some(Some(m)) = momentum.get(&id) else {
-                continue;
-            };
-            let batch_stat = value.div(m.clone()).mul_scalar(n as f64);
+        model = model.valid();
+        for (id, value) in collect(&model, branch) {
+            let weighted = value.mul_scalar(n as f64);
             let sum = match sums.remove(&id) {
-                Some(s) => s.add(batch_stat),
-                None => batch_stat,
+                Some(s) => s.add(weighted),
+                None => weighted,
             };
             sums.insert(id, sum);
         }
@@ -216,18 +177,14 @@ pub fn adapt_batch_norm<M: SplitModel>(
     if total == 0 {
         return Err("cannot adapt batch norms on an empty set".into());
     }
-    let adapted: HashMap<ParamId, Tensor<1>> = original
+    let adapted: HashMap<ParamId, Tensor<1>> = sums
         .into_iter()
-        .map(|(id, old)| {
-            let new = sums.remove(&id).map_or(old, |s| s.div_scalar(total as f64));
-            (id, new)
-        })
+        .map(|(id, sum)| (id, sum.div_scalar(total as f64)))
         .collect();
     Ok(model.map(&mut Replace {
         branch,
         path: Vec::new(),
         values: &adapted,
-        fill: None,
     }))
 }
 
@@ -284,30 +241,28 @@ mod tests {
             &device,
         )
         .unwrap();
-        // Reference: fresh statistics at momentum 1 equal to one update from a zero state
-        // divided by the momentum, here computed by one plain training-mode pass.
+        // Reference, through the training path instead of `Measure`: one training-mode pass
+        // over the whole set moves each running statistic to 0.9 * old + 0.1 * batch.
+        let original = running_stats(&net, BnBranch::Clean);
         let reference = {
-            let fresh = fill(net.valid(), BnBranch::Clean, 0.0);
+            let trained = net.valid();
             let plan = BatchPlan::eval(Normalization::default());
             let batch = make_batch(&source, &(0..12).collect::<Vec<_>>(), &plan, 0).unwrap();
             let (x, _) = batch.to_tensors(&device);
-            let _ = fresh.forward(
-                x,
-                BnMode {
-                    branch: BnBranch::Clean,
-                    stats: BnStats::Batch { update_running: true },
-                },
-            );
-            running_stats(&fresh, BnBranch::Clean)
+            let _ = trained.forward(x, BnMode::TRAIN);
+            running_stats(&trained, BnBranch::Clean)
         };
         let adapted = running_stats(&whole, BnBranch::Clean);
         assert_eq!(adapted.len(), reference.len());
-        for (a, r) in adapted.iter().zip(&reference) {
-            for (x, y) in a.iter().zip(r) {
-                // reference holds 0.1 * batch statistic (momentum 0.1 from zero).
-                assert!((x * 0.1 - y).abs() <= 1e-5 * (1.0 + y.abs() * 10.0), "{x} vs {y}");
+        assert!(adapted.len() >= 4, "{} statistics", adapted.len());
+        for ((a, r), o) in adapted.iter().zip(&reference).zip(&original) {
+            assert_eq!(a.len(), r.len());
+            for ((x, y), old) in a.iter().zip(r).zip(o) {
+                let batch = (y - 0.9 * old) / 0.1;
+                assert!((x - batch).abs() <= 1e-4 * (1.0 + batch.abs()), "{x} vs {batch}");
             }
         }
+        assert_ne!(adapted, original);
         // In batches of 5, 5, 2: the first layer's mean is the same (a sample-weighted mean
         // of batch means is the mean), whatever the split.
         let split = adapt_batch_norm(

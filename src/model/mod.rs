@@ -487,7 +487,7 @@ mod tests {
             .map(|v| (v - 3.0) / (3.5f32 + 1e-5).sqrt())
             .collect();
         out.into_data().assert_approx_eq::<f32>(
-            &TensorData::new(expected, [1, 1, 2, 2]),
+            &TensorData::new(expected.clone(), [1, 1, 2, 2]),
             burn::tensor::Tolerance::default(),
         );
         let value = |t: Tensor<1>| t.into_data().try_to_vec::<f32>().unwrap()[0];
@@ -509,12 +509,27 @@ mod tests {
                 },
             },
         );
-        let _ = bn.forward(x, BnMode::ATTACK);
+        let _ = bn.forward(x.clone(), BnMode::ATTACK);
         assert_eq!(value(bn.adv.running_mean.value_sync()), 0.0);
         assert!((value(bn.clean.running_mean.value_sync()) - 0.3).abs() < 1e-6);
         // Resetting copies the clean statistics into the adversarial branch.
         let bn = bn.reset_adv_from_clean();
         assert!((value(bn.adv.running_mean.value_sync()) - 0.3).abs() < 1e-6);
+        // Measuring normalises like training and writes the batch statistics as they are.
+        let out = bn.forward(
+            x,
+            BnMode {
+                branch: BnBranch::Adv,
+                stats: BnStats::Measure,
+            },
+        );
+        out.into_data().assert_approx_eq::<f32>(
+            &TensorData::new(expected, [1, 1, 2, 2]),
+            burn::tensor::Tolerance::default(),
+        );
+        assert!((value(bn.adv.running_mean.value_sync()) - 3.0).abs() < 1e-6);
+        assert!((value(bn.adv.running_var.value_sync()) - 14.0 / 3.0).abs() < 1e-5);
+        assert!((value(bn.clean.running_mean.value_sync()) - 0.3).abs() < 1e-6);
     }
 
     #[test]

@@ -51,6 +51,10 @@ pub enum BnStats {
     },
     /// The running statistics (evaluation, and AdvBN's attack); nothing is updated.
     Running,
+    /// The batch's own statistics, also written as the running statistics as they are (the
+    /// mean and the unbiased variance, momentum 1): one pass reads a batch's statistics off
+    /// every batch norm it reaches (test-time adaptation, [`crate::eval::adapt`]).
+    Measure,
 }
 
 /// How a forward pass uses the batch norms: which branch, which statistics.
@@ -199,7 +203,7 @@ impl DualBatchNorm {
                 let shift = state.beta.val() - mean * scale.clone();
                 x * scale.reshape([1, channels, 1, 1]) + shift.reshape([1, channels, 1, 1])
             }
-            BnStats::Batch { update_running } => {
+            BnStats::Batch { .. } | BnStats::Measure => {
                 let [n, _, h, w] = x.dims();
                 let device = x.device();
                 let out = burn::tensor::module::batch_norm_train(
@@ -208,19 +212,26 @@ impl DualBatchNorm {
                     state.beta.val(),
                     self.epsilon,
                 );
-                if update_running {
-                    let count = (n * h * w) as f64;
-                    // PyTorch keeps the unbiased variance in its running average.
-                    let unbiased = if count > 1.0 { count / (count - 1.0) } else { 1.0 };
-                    let m = self.momentum;
-                    let mean = state.running_mean.value_sync().to_device(&device);
-                    let var = state.running_var.value_sync().to_device(&device);
-                    let mean = mean.mul_scalar(1.0 - m).add(out.mean.detach().mul_scalar(m));
-                    let var = var
-                        .mul_scalar(1.0 - m)
-                        .add(out.variance.detach().mul_scalar(m * unbiased));
-                    state.running_mean.update(mean.detach());
-                    state.running_var.update(var.detach());
+                let count = (n * h * w) as f64;
+                // PyTorch keeps the unbiased variance in its running average.
+                let unbiased = if count > 1.0 { count / (count - 1.0) } else { 1.0 };
+                let batch_mean = out.mean.detach();
+                let batch_var = out.variance.detach().mul_scalar(unbiased);
+                match mode.stats {
+                    BnStats::Batch { update_running: true } => {
+                        let m = self.momentum;
+                        let mean = state.running_mean.value_sync().to_device(&device);
+                        let var = state.running_var.value_sync().to_device(&device);
+                        let mean = mean.mul_scalar(1.0 - m).add(batch_mean.mul_scalar(m));
+                        let var = var.mul_scalar(1.0 - m).add(batch_var.mul_scalar(m));
+                        state.running_mean.update(mean.detach());
+                        state.running_var.update(var.detach());
+                    }
+                    BnStats::Measure => {
+                        state.running_mean.update(batch_mean);
+                        state.running_var.update(batch_var);
+                    }
+                    _ => {}
                 }
                 out.output
             }
