@@ -51,8 +51,8 @@ pub use pipeline::{
 };
 pub use pixels::{FloatImage, Image, ImageSize, to_rgb8};
 pub use registry::{
-    CustomStage, DynStage, RegistryError, StageConstructor, build_stage, register_constructor,
-    register_stage, registered_kinds,
+    CustomStage, DynStage, RegistryError, StageConstructor, build_stage, check_kind_name,
+    register_constructor, register_stage, registered_kinds,
 };
 pub use resize::{
     CenterCrop, CropBox, Interpolation, MAX_OUTPUT_SIDE, RandomResizedCrop, Region, Resize, ResizeTarget,

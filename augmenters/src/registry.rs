@@ -248,7 +248,7 @@ impl CustomStage {
         T: Augment + Validate + Serialize + RefUnwindSafe + 'static,
         T::Output: Into<Image>,
     {
-        check_name(kind)?;
+        check_kind_name(kind)?;
         if crate::pipeline::BUILTIN_KINDS.contains(&kind) {
             return Err(RegistryError::Builtin(kind.to_string()));
         }
@@ -270,7 +270,7 @@ impl CustomStage {
     /// As [`CustomStage::new`]: an invalid or built-in kind name, or a config that is not a
     /// table.
     pub fn from_dyn(stage: Arc<dyn DynStage>) -> Result<Self, RegistryError> {
-        check_name(stage.kind())?;
+        check_kind_name(stage.kind())?;
         if crate::pipeline::BUILTIN_KINDS.contains(&stage.kind()) {
             return Err(RegistryError::Builtin(stage.kind().to_string()));
         }
@@ -359,7 +359,7 @@ pub enum RegistryError {
     Builtin(String),
     /// Not a valid kind name.
     #[error(
-        "`{0}` is not a valid stage kind name (expected lowercase ASCII letters, digits and `_`, \
+        "`{0}` is not a valid kind name (expected lowercase ASCII letters, digits and `_`, \
          starting with a letter)"
     )]
     InvalidName(String),
@@ -373,7 +373,17 @@ pub enum RegistryError {
     },
 }
 
-fn check_name(kind: &str) -> Result<(), RegistryError> {
+/// Checks that `kind` may name a registered kind: lowercase ASCII letters, digits and `_`,
+/// starting with a letter. The one rule for every registry of kinds (pixel stages here,
+/// the feature augmenters of the `advbn` crate), so a recipe's `kind = "..."` reads the
+/// same everywhere.
+///
+/// ```
+/// use advbn_augmenters::{RegistryError, check_kind_name};
+/// assert!(check_kind_name("my_jitter2").is_ok());
+/// assert_eq!(check_kind_name("2x"), Err(RegistryError::InvalidName("2x".into())));
+/// ```
+pub fn check_kind_name(kind: &str) -> Result<(), RegistryError> {
     let mut chars = kind.chars();
     let valid = chars.next().is_some_and(|c| c.is_ascii_lowercase())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
@@ -462,7 +472,7 @@ pub fn register_constructor<F>(kind: &str, constructor: F) -> Result<(), Registr
 where
     F: Fn(Value) -> Result<PixelStage, serde_json::Error> + Send + Sync + 'static,
 {
-    check_name(kind)?;
+    check_kind_name(kind)?;
     let mut registry = REGISTRY.write().unwrap_or_else(PoisonError::into_inner);
     if registry.iter().any(|e| e.kind == kind) {
         return Err(RegistryError::Duplicate(kind.to_string()));
@@ -697,10 +707,10 @@ mod tests {
     #[test]
     fn names_are_lowercase_snake_case() {
         for good in ["my_jitter", "a", "x2", "a_b_c"] {
-            assert!(check_name(good).is_ok(), "{good}");
+            assert!(check_kind_name(good).is_ok(), "{good}");
         }
         for bad in ["", "MyJitter", "2x", "_x", "my-jitter", "my jitter"] {
-            assert_eq!(check_name(bad), Err(RegistryError::InvalidName(bad.into())));
+            assert_eq!(check_kind_name(bad), Err(RegistryError::InvalidName(bad.into())));
         }
     }
 

@@ -36,7 +36,6 @@
 //! assert_eq!(recipe.features().unwrap()[0].kind(), "doc_gain");
 //! ```
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, LazyLock, RwLock};
 
@@ -164,36 +163,32 @@ pub struct AttackOutcome {
 pub type FeatureConstructor =
     Arc<dyn Fn(serde_json::Value) -> Result<Arc<dyn FeatureAugment>, ConfigError> + Send + Sync>;
 
-static REGISTRY: LazyLock<RwLock<BTreeMap<String, FeatureConstructor>>> =
-    LazyLock::new(|| RwLock::new(BTreeMap::new()));
+/// The user's kinds in registration order (built-ins are resolved by the recipe's serde).
+static REGISTRY: LazyLock<RwLock<Vec<(String, FeatureConstructor)>>> =
+    LazyLock::new(|| RwLock::new(Vec::new()));
 
 /// The kinds every recipe knows; users cannot register these names.
 pub const BUILTIN_FEATURE_KINDS: &[&str] = &["advbn", "mixstyle", "dsu"];
 
 /// Registers `kind` for recipes' `[[feature]]` entries. Registering a kind twice, or a
-/// built-in kind, is an error (nothing is replaced).
+/// built-in kind, is an error (nothing is replaced); names follow the pixel stages' rule
+/// ([`check_kind_name`](crate::augmenters::check_kind_name)).
 pub fn register_feature<F>(kind: &str, constructor: F) -> Result<(), ConfigError>
 where
     F: Fn(serde_json::Value) -> Result<Arc<dyn FeatureAugment>, ConfigError> + Send + Sync + 'static,
 {
-    let valid_name = !kind.is_empty()
-        && kind
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if !valid_name {
-        return Err(ConfigError::new(
-            "kind",
-            format!("`{kind}` is not a valid kind name (lower-case letters, digits and `_`)"),
-        ));
+    // The pixel stages' naming rule, so that both kinds of `kind = "..."` read alike.
+    if let Err(e) = crate::augmenters::check_kind_name(kind) {
+        return Err(ConfigError::new("kind", e.to_string()));
     }
     let mut registry = REGISTRY.write().unwrap_or_else(|e| e.into_inner());
-    if BUILTIN_FEATURE_KINDS.contains(&kind) || registry.contains_key(kind) {
+    if BUILTIN_FEATURE_KINDS.contains(&kind) || registry.iter().any(|(k, _)| k == kind) {
         return Err(ConfigError::new(
             "kind",
             format!("`{kind}` is already a registered feature kind"),
         ));
     }
-    registry.insert(kind.to_string(), Arc::new(constructor));
+    registry.push((kind.to_string(), Arc::new(constructor)));
     Ok(())
 }
 
@@ -202,17 +197,19 @@ pub(crate) fn registered_feature(kind: &str) -> Option<FeatureConstructor> {
     REGISTRY
         .read()
         .unwrap_or_else(|e| e.into_inner())
-        .get(kind)
-        .cloned()
+        .iter()
+        .find(|(k, _)| k == kind)
+        .map(|(_, constructor)| constructor.clone())
 }
 
-/// Every feature kind a recipe may name: the built-ins, then the registered ones.
+/// Every feature kind a recipe may name: the built-ins, then the registered ones in
+/// registration order.
 pub fn feature_kinds() -> Vec<String> {
     let registry = REGISTRY.read().unwrap_or_else(|e| e.into_inner());
     BUILTIN_FEATURE_KINDS
         .iter()
         .map(|k| k.to_string())
-        .chain(registry.keys().cloned())
+        .chain(registry.iter().map(|(k, _)| k.clone()))
         .collect()
 }
 
@@ -253,6 +250,10 @@ mod tests {
             malformed.to_string().contains("not a valid kind name"),
             "{malformed}"
         );
+        // The pixel stages' rule: a leading digit or `_` is refused too.
+        for bad in ["2x", "_x"] {
+            assert!(register_feature(bad, make).is_err(), "{bad}");
+        }
         assert!(
             registered_feature("advbn").is_none(),
             "built-ins are not constructed here"
