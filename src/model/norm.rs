@@ -215,21 +215,23 @@ impl DualBatchNorm {
                 let count = (n * h * w) as f64;
                 // PyTorch keeps the unbiased variance in its running average.
                 let unbiased = if count > 1.0 { count / (count - 1.0) } else { 1.0 };
-                let batch_mean = out.mean.detach();
-                let batch_var = out.variance.detach().mul_scalar(unbiased);
+                let (batch_mean, batch_var) = (out.mean.detach(), out.variance.detach());
                 match mode.stats {
                     BnStats::Batch { update_running: true } => {
                         let m = self.momentum;
                         let mean = state.running_mean.value_sync().to_device(&device);
                         let var = state.running_var.value_sync().to_device(&device);
                         let mean = mean.mul_scalar(1.0 - m).add(batch_mean.mul_scalar(m));
-                        let var = var.mul_scalar(1.0 - m).add(batch_var.mul_scalar(m));
+                        // `m * unbiased` as one factor: the rounding of every earlier run
+                        // (AdvBN's attack reads these statistics, and its sign steps turn a
+                        // last-bit change into different training).
+                        let var = var.mul_scalar(1.0 - m).add(batch_var.mul_scalar(m * unbiased));
                         state.running_mean.update(mean.detach());
                         state.running_var.update(var.detach());
                     }
                     BnStats::Measure => {
                         state.running_mean.update(batch_mean);
-                        state.running_var.update(batch_var);
+                        state.running_var.update(batch_var.mul_scalar(unbiased));
                     }
                     _ => {}
                 }
