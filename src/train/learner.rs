@@ -324,8 +324,7 @@ mod tests {
         })
         .unwrap();
         let plan = StepPlan::plain(1).with_feature(Arc::new(adversary));
-        // The step's loss is step_loss's: compared without the adversary, whose sign-gradient
-        // steps turn the last-bit differences of multithreaded reductions into other factors.
+        // The step's loss is step_loss's, without and with the adversary.
         let item = batch(&device);
         let plain = RobustModel::new(build(), StepPlan::plain(1), 0);
         let expected = step_loss(
@@ -342,9 +341,28 @@ mod tests {
         );
 
         let model = RobustModel::new(build(), plan, 0);
+        let expected = step_loss(
+            &build(),
+            item.images.clone(),
+            item.targets.clone(),
+            &model.plan_for(&item),
+        );
         let output = TrainStep::step(&model, item);
         assert!(output.item.stats.loss.is_finite());
-        assert!(output.item.stats.loss_adv.is_some());
+        assert!(
+            (output.item.stats.loss - expected.stats.loss).abs() < 1e-5,
+            "{} vs {}",
+            output.item.stats.loss,
+            expected.stats.loss
+        );
+        let (got_adv, expected_adv) = (output.item.stats.loss_adv, expected.stats.loss_adv);
+        let (Some(got_adv), Some(expected_adv)) = (got_adv, expected_adv) else {
+            panic!("no adversarial loss: {got_adv:?} vs {expected_adv:?}");
+        };
+        assert!(
+            (got_adv - expected_adv).abs() < 1e-5,
+            "{got_adv} vs {expected_adv}"
+        );
         let (mu, sigma) = output.item.stats.factors.clone().expect("the attack's factors");
         assert_eq!((mu.len(), sigma.len()), (16, 16));
         // The optimizer gets gradients of the network's parameters only (the attack's
